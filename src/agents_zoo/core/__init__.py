@@ -1,0 +1,1 @@
+"""The shared agent core: every agent builds on these modules."""
