@@ -1,0 +1,378 @@
+"""The base agent: an SB3-like facade shared by every agent.
+
+    agent = agents_zoo.make("ppo", "CartPole-v1", seed=0)
+    agent.learn(100_000, progress_bar=True)
+    agent.save("ppo.zip"); agent = PPO.load("ppo.zip")
+
+Subclasses implement ``_setup`` (build networks and optimizers), ``_learn`` (the training loop,
+stepping through ``_env_step`` and calling ``callback.on_step()``), ``_predict`` (a batch of
+actions) and ``_trainables`` (the Keras models and optimizers whose variables are saved).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+
+from agents_zoo.core import callbacks as callbacks_module
+from agents_zoo.core.config import AgentConfig
+from agents_zoo.core.envs import check_finite, env_id_of, make_vec_env
+from agents_zoo.core.logger import Logger
+from agents_zoo.core.seeding import derive_seed, seed_everything
+from agents_zoo.core.serialization import ArchiveError, load_archive, save_archive
+from agents_zoo.core.spaces import check_space, space_from_json, space_to_json
+
+# Which agents take which action spaces, for error messages that point users elsewhere.
+ACTION_SPACE_SUPPORT = {"random": ("Discrete", "Box"), "ppo": ("Discrete", "Box"), "a2c": ("Discrete", "Box"),
+                        "dqn": ("Discrete",), "gail": ("Discrete", "Box")}
+
+
+@dataclass
+class EvalResult:
+    mean: float
+    std: float
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    def __iter__(self):  # allows ``mean, std = agent.evaluate(...)`` like SB3's evaluate_policy
+        return iter((self.mean, self.std))
+
+
+class BaseAgent:
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
+    observation_spaces: ClassVar[tuple[type, ...]] = (spaces.Box, spaces.Discrete)
+    action_spaces: ClassVar[tuple[type, ...]] = (spaces.Discrete, spaces.Box)
+
+    def __init__(
+        self,
+        env: Any = None,
+        config: AgentConfig | dict[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        verbose: int = 0,
+        log_dir: str | Path | None = None,
+        log_formats: tuple[str, ...] | None = None,
+        deterministic_ops: bool = False,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+        **overrides: Any,
+    ):
+        self.config = self.config_class.build(config, **overrides)
+        self.seed = seed
+        self.verbose = verbose
+        self.rng = seed_everything(seed, deterministic_ops=deterministic_ops)
+        self.env_id = env_id_of(env)
+        self.env: VectorEnv | None = None
+        if env is not None:
+            self.env = make_vec_env(env, self.config.n_envs, seed)
+            observation_space = self.env.single_observation_space
+            action_space = self.env.single_action_space
+        elif observation_space is None or action_space is None:
+            raise ValueError(f"{type(self).__name__} needs an env, or both observation_space and action_space")
+        check_space(self.name, "observation", observation_space, self.observation_spaces)
+        check_space(self.name, "action", action_space, self.action_spaces,
+                    {k: v for k, v in ACTION_SPACE_SUPPORT.items() if k != self.name})
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._last_obs: np.ndarray | None = None
+        self._episode_returns: collections.deque[float] = collections.deque(maxlen=100)
+        self._episode_lengths: collections.deque[int] = collections.deque(maxlen=100)
+        self._running_returns = np.zeros(self.config.n_envs)
+        self._running_lengths = np.zeros(self.config.n_envs, dtype=np.int64)
+        self._eval_env: VectorEnv | None = None
+        formats = log_formats or (("stdout",) if verbose else ())
+        if log_dir is not None and log_formats is None:
+            formats = (*formats, "csv", "tensorboard")
+        self.logger = Logger(log_dir, formats)
+        self._setup()
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _setup(self) -> None:
+        """Build networks, optimizers and buffers."""
+
+    def _learn(self, callback: callbacks_module.BaseCallback, log_interval: int) -> None:
+        raise NotImplementedError
+
+    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _trainables(self) -> dict[str, Any]:
+        """Keras models/optimizers (anything with ``.variables``) saved by name."""
+        return {}
+
+    def _extra_state_arrays(self, include_replay_buffer: bool) -> dict[str, np.ndarray]:
+        """Other arrays to save (normalization statistics, replay buffer, ...)."""
+        return {}
+
+    def _load_extra_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def _after_load(self) -> None:
+        """Refresh derived state (e.g. NumPy copies of the policy) after weights were loaded."""
+
+    # ------------------------------------------------------------------ facade
+    @property
+    def n_envs(self) -> int:
+        return self.config.n_envs
+
+    @property
+    def progress_remaining(self) -> float:
+        """1 at the start of ``learn`` and 0 at its end, for linear schedules (as in SB3)."""
+        if self._total_timesteps <= 0:
+            return 1.0
+        return max(0.0, 1.0 - self.num_timesteps / self._total_timesteps)
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        progress_bar: bool = False,
+        log_interval: int = 1,
+        reset_num_timesteps: bool = True,
+        checkpoint_every: int | None = None,
+        checkpoint_path: str | Path | None = None,
+    ) -> "BaseAgent":
+        """Train for ``total_timesteps`` env steps (over all envs).
+
+        With ``reset_num_timesteps=False`` training continues the step count (and schedules)
+        of an earlier or resumed run. ``checkpoint_every`` writes a resumable checkpoint to
+        ``checkpoint_path`` atomically every that many steps and at the end.
+        """
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be a positive int, got {total_timesteps!r}")
+        if self.env is None:
+            raise RuntimeError(f"{self.name} has no environment to learn from; pass env= to the constructor or load()")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._total_timesteps = int(total_timesteps)
+        else:
+            self._total_timesteps = self.num_timesteps + int(total_timesteps)
+        parts = [callbacks_module.as_callback(callback)]
+        if progress_bar:
+            parts.append(callbacks_module.ProgressBarCallback())
+        if checkpoint_every is not None:
+            if checkpoint_path is None:
+                raise ValueError("checkpoint_every needs a checkpoint_path to write to")
+            parts.append(callbacks_module.CheckpointCallback(checkpoint_path, checkpoint_every))
+        callback_list = callbacks_module.CallbackList(parts)
+        callback_list.init_callback(self)
+        if self._last_obs is None:
+            self._last_obs = self._reset_env()
+        self._start_time = time.perf_counter()
+        self._start_timesteps = self.num_timesteps
+        callback_list.on_training_start(int(total_timesteps))
+        try:
+            self._learn(callback_list, log_interval)
+        finally:
+            callback_list.on_training_end()
+        return self
+
+    def predict(self, observation: Any, deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch; returns ``(actions, None)`` as SB3 does."""
+        obs = np.asarray(observation)
+        single = self._is_single_observation(obs)
+        batch = obs[None] if single else obs
+        actions = self._predict(batch, deterministic)
+        return (actions[0] if single else actions), None
+
+    def _is_single_observation(self, obs: np.ndarray) -> bool:
+        space = self.observation_space
+        shape = () if isinstance(space, spaces.Discrete) else space.shape
+        if obs.shape == shape:
+            return True
+        if obs.shape[1:] == shape:
+            return False
+        raise ValueError(f"observation of shape {obs.shape} does not match the space {space} (or a batch of it)")
+
+    def evaluate(self, n_episodes: int = 10, deterministic: bool = True, env: Any = None,
+                 seed: int | None = None, render: bool = False) -> EvalResult:
+        """Mean and std of the undiscounted return over ``n_episodes`` full episodes."""
+        if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+            raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
+        eval_env = self._evaluation_env(env, n_episodes, render)
+        n = eval_env.num_envs
+        # Spread the episodes over the envs up front, so short episodes do not dominate (SB3 #402).
+        targets = np.array([(n_episodes + i) // n for i in range(n)])
+        counts = np.zeros(n, dtype=np.int64)
+        running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+        returns, episode_lengths = [], []
+        obs, _ = eval_env.reset(seed=derive_seed(self.seed if seed is None else seed, 7919))
+        while (counts < targets).any():
+            actions = self._predict(np.asarray(obs), deterministic)
+            obs, rewards, terminated, truncated, _ = eval_env.step(actions)
+            running += rewards
+            lengths += 1
+            for i in np.flatnonzero(np.logical_or(terminated, truncated)):
+                if counts[i] < targets[i]:
+                    returns.append(running[i])
+                    episode_lengths.append(lengths[i])
+                    counts[i] += 1
+                running[i], lengths[i] = 0.0, 0
+        if env is not None and eval_env is not env:
+            eval_env.close()
+        returns_array = np.array(returns, dtype=np.float64)
+        return EvalResult(float(returns_array.mean()), float(returns_array.std()), returns_array,
+                          np.array(episode_lengths))
+
+    def _evaluation_env(self, env: Any, n_episodes: int, render: bool) -> VectorEnv:
+        n = min(n_episodes, 8)
+        if env is not None:
+            return env if isinstance(env, VectorEnv) else make_vec_env(env, 1 if isinstance(env, gym.Env) else n)
+        if self.env_id is None:
+            raise ValueError(f"{self.name} does not know which env to evaluate on; pass env=")
+        if render:
+            return make_vec_env(self.env_id, 1, render_mode="human")
+        if self._eval_env is None or self._eval_env.num_envs != n:
+            self._eval_env = make_vec_env(self.env_id, n)
+        return self._eval_env
+
+    # ------------------------------------------------------------------ env stepping shared by all agents
+    def _reset_env(self) -> np.ndarray:
+        assert self.env is not None
+        # A fresh or resumed run: seed from (seed, step count) so resumed runs stay reproducible.
+        obs, _ = self.env.reset(seed=derive_seed(self.seed, self.num_timesteps) if self.num_timesteps else self.seed)
+        self._running_returns[:] = 0.0
+        self._running_lengths[:] = 0
+        return np.asarray(obs)
+
+    def _env_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+        """Step all envs; returns (next_obs, rewards, terminated, truncated, {env index: final obs}).
+
+        ``next_obs`` already holds the first observation of a new episode where one ended
+        (gymnasium's autoreset); the last observation of the ended episode is in the dict.
+        """
+        assert self.env is not None
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        self.num_timesteps += self.n_envs
+        if self.config.detect_nonfinite:
+            check_finite("observation", obs, self.num_timesteps)
+            check_finite("reward", rewards, self.num_timesteps)
+        self._running_returns += rewards
+        self._running_lengths += 1
+        final_observations: dict[int, np.ndarray] = {}
+        done = np.logical_or(terminated, truncated)
+        if done.any():
+            final_obs = infos.get("final_observation")
+            for i in np.flatnonzero(done):
+                self._episode_returns.append(float(self._running_returns[i]))
+                self._episode_lengths.append(int(self._running_lengths[i]))
+                self._running_returns[i] = 0.0
+                self._running_lengths[i] = 0
+                if final_obs is not None:
+                    final_observations[int(i)] = np.asarray(final_obs[i])
+        return np.asarray(obs), np.asarray(rewards, dtype=np.float32), np.asarray(terminated), np.asarray(truncated), final_observations
+
+    def _record_rollout_stats(self) -> None:
+        if self._episode_returns:
+            self.logger.record("rollout/ep_rew_mean", np.mean(self._episode_returns))
+            self.logger.record("rollout/ep_len_mean", np.mean(self._episode_lengths))
+        elapsed = max(time.perf_counter() - getattr(self, "_start_time", time.perf_counter()), 1e-9)
+        self.logger.record("time/fps", (self.num_timesteps - getattr(self, "_start_timesteps", 0)) / elapsed)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
+        """Write a zip of JSON config + weights + optimizer/RNG state, atomically; never pickled."""
+        arrays: dict[str, np.ndarray] = {}
+        for prefix, obj in self._trainables().items():
+            arrays.update(variables_to_arrays(prefix, obj))
+        arrays.update(self._extra_state_arrays(include_replay_buffer))
+        config = {
+            "agent": self.name,
+            "config": self.config.to_dict(),
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "num_timesteps": self.num_timesteps,
+            "total_timesteps": self._total_timesteps,
+            "rng_state": self.rng.bit_generator.state,
+            "episode_returns": list(self._episode_returns),
+            "episode_lengths": list(self._episode_lengths),
+        }
+        return save_archive(path, kind=f"agent/{self.name}", config=config, arrays=arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None, **kwargs: Any) -> "BaseAgent":
+        """Rebuild an agent from ``save``; with ``env`` it can keep learning (resume)."""
+        archive = load_archive(path, expected_kind="agent" if cls.name == "base" else f"agent/{cls.name}")
+        saved = archive.config
+        if not isinstance(saved.get("config"), dict):
+            raise ArchiveError(f"{str(path)!r}: config must be an object, got {type(saved.get('config')).__name__}")
+        agent_cls = cls
+        if cls.name == "base":
+            from agents_zoo.registry import get_agent_class
+
+            agent_cls = get_agent_class(saved.get("agent"))
+        try:
+            config = agent_cls.config_class.from_dict(saved["config"])
+            observation_space = space_from_json(saved.get("observation_space"))
+            action_space = space_from_json(saved.get("action_space"))
+        except (TypeError, ValueError) as exc:
+            raise ArchiveError(f"{str(path)!r}: invalid saved config: {exc}") from None
+        if isinstance(env, VectorEnv):
+            config = config.replace(n_envs=env.num_envs)
+        elif isinstance(env, gym.Env):
+            config = config.replace(n_envs=1)
+        seed = kwargs.pop("seed", saved.get("seed"))
+        if env is None and saved.get("env_id") is None:
+            pass
+        agent = agent_cls(env, config, seed=seed, observation_space=observation_space, action_space=action_space, **kwargs)
+        if env is not None:
+            _check_same_space("observation", observation_space, agent.observation_space)
+            _check_same_space("action", action_space, agent.action_space)
+        elif saved.get("env_id"):
+            agent.env_id = saved["env_id"]
+        try:
+            for prefix, obj in agent._trainables().items():
+                arrays_to_variables(prefix, obj, archive.arrays)
+            agent._load_extra_state_arrays(archive.arrays)
+        except (KeyError, ValueError) as exc:
+            raise ArchiveError(f"{str(path)!r}: saved weights do not fit {agent_cls.name}: {exc}") from None
+        agent.num_timesteps = int(saved.get("num_timesteps", 0))
+        agent._total_timesteps = int(saved.get("total_timesteps", 0))
+        if isinstance(saved.get("rng_state"), dict):
+            try:
+                agent.rng.bit_generator.state = saved["rng_state"]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ArchiveError(f"{str(path)!r}: invalid RNG state: {exc}") from None
+        agent._episode_returns.extend(float(x) for x in saved.get("episode_returns", []))
+        agent._episode_lengths.extend(int(x) for x in saved.get("episode_lengths", []))
+        agent._after_load()
+        return agent
+
+
+def _check_same_space(role: str, saved: spaces.Space, given: spaces.Space) -> None:
+    if saved != given:
+        raise ValueError(f"the env's {role} space {given} differs from the saved model's {saved}")
+
+
+# ---------------------------------------------------------------------- variables <-> arrays
+def variables_to_arrays(prefix: str, obj: Any) -> dict[str, np.ndarray]:
+    """All variables of a Keras model or optimizer, named ``prefix/000``, ``prefix/001``, ..."""
+    return {f"{prefix}/{i:03d}": np.asarray(v.numpy()) for i, v in enumerate(obj.variables)}
+
+
+def arrays_to_variables(prefix: str, obj: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Assign saved arrays back, refusing a missing array or a shape mismatch by name."""
+    variables = list(obj.variables)
+    saved = sorted(k for k in arrays if k.rsplit("/", 1)[0] == prefix)
+    if len(saved) != len(variables):
+        raise ValueError(f"{prefix!r} has {len(variables)} variables but the file holds {len(saved)}")
+    for i, variable in enumerate(variables):
+        key = f"{prefix}/{i:03d}"
+        value = arrays[key]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{key} ({variable.path if hasattr(variable, 'path') else variable.name}) has shape "
+                             f"{tuple(variable.shape)} but the file holds {tuple(value.shape)}")
+        variable.assign(value.astype(variable.dtype.name if hasattr(variable.dtype, 'name') else variable.dtype))

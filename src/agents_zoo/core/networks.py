@@ -1,0 +1,135 @@
+"""Networks shared by the agents: MLPs, the Nature-DQN CNN, and a NumPy mirror for acting.
+
+Channel-first images (C, H, W) are accepted at the boundary and transposed to NHWC inside,
+because TF's CPU convolutions only implement NHWC. Initialization follows SB3/CleanRL:
+orthogonal weights with gain sqrt(2) in hidden layers and zero biases; heads pick their gain.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from gymnasium import spaces
+from keras import layers
+
+from agents_zoo.core.spaces import UnsupportedSpaceError, image_is_channel_first, is_image_space
+
+HIDDEN_GAIN = math.sqrt(2.0)
+
+
+def orthogonal(gain: float, seed: int | None = None) -> keras.initializers.Initializer:
+    return keras.initializers.Orthogonal(gain=gain, seed=seed)
+
+
+def dense(units: int, gain: float, activation: str | None = None, name: str | None = None, seed: int | None = None) -> layers.Dense:
+    return layers.Dense(units, activation=activation, kernel_initializer=orthogonal(gain, seed),
+                        bias_initializer="zeros", name=name)
+
+
+class MLP(keras.Model):
+    """Hidden layers with ``activation`` then a linear output layer (omitted if ``output_size`` is None)."""
+
+    def __init__(self, hidden_sizes: Sequence[int], activation: str, output_size: int | None,
+                 output_gain: float = 1.0, seed: int | None = None, name: str | None = None):
+        super().__init__(name=name)
+        self.activation_name = activation
+        self.hidden = [dense(size, HIDDEN_GAIN, activation, seed=None if seed is None else seed + i)
+                       for i, size in enumerate(hidden_sizes)]
+        self.head = None if output_size is None else dense(output_size, output_gain, seed=None if seed is None else seed + 99)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        x = inputs
+        for layer in self.hidden:
+            x = layer(x)
+        return x if self.head is None else self.head(x)
+
+    def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
+        """(kernel, bias, activation) per layer, for ``numpy_mlp``."""
+        stack = [(layer.kernel.numpy(), layer.bias.numpy(), self.activation_name) for layer in self.hidden]
+        if self.head is not None:
+            stack.append((self.head.kernel.numpy(), self.head.bias.numpy(), None))
+        return stack
+
+
+_NUMPY_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "gelu": lambda x: 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))),
+    None: lambda x: x,
+}
+
+
+def numpy_mlp(stack: list[tuple[np.ndarray, np.ndarray, str | None]], x: np.ndarray) -> np.ndarray:
+    """The same forward pass as ``MLP.call`` in NumPy: ~4 us instead of a ~200 us TF call."""
+    for kernel, bias, activation in stack:
+        x = _NUMPY_ACTIVATIONS[activation](x @ kernel + bias)
+    return x
+
+
+class NatureCNN(keras.Model):
+    """Mnih et al. 2015 (Nature) encoder: uint8 frames in, a 512-feature vector out.
+
+    Frames stay uint8 in storage and are scaled to [0, 1] here, so replay buffers hold bytes.
+    """
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 512, name: str | None = None):
+        super().__init__(name=name)
+        if len(observation_space.shape) != 3:
+            raise UnsupportedSpaceError(f"NatureCNN needs (C, H, W) or (H, W, C) images, got shape {observation_space.shape}")
+        self.channel_first = image_is_channel_first(observation_space)
+        self.scale = 1.0 / 255.0 if observation_space.dtype == np.uint8 else 1.0
+        self.convs = [
+            layers.Conv2D(32, 8, strides=4, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
+            layers.Conv2D(64, 4, strides=2, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
+            layers.Conv2D(64, 3, strides=1, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
+        ]
+        self.flatten = layers.Flatten()
+        self.features = dense(features_dim, HIDDEN_GAIN, "relu")
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(inputs, tf.float32) * self.scale
+        if self.channel_first:
+            x = tf.transpose(x, [0, 2, 3, 1])  # NCHW -> NHWC for CPU kernels
+        for conv in self.convs:
+            x = conv(x)
+        return self.features(self.flatten(x))
+
+
+class FlattenFeatures(keras.Model):
+    """Vector (or one-hot Discrete) observations as a flat float32 vector."""
+
+    def __init__(self, observation_space: spaces.Space, name: str | None = None):
+        super().__init__(name=name)
+        self.discrete_n = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        if self.discrete_n is not None:
+            return tf.one_hot(tf.cast(tf.reshape(inputs, [-1]), tf.int32), self.discrete_n)
+        return tf.reshape(tf.cast(inputs, tf.float32), [tf.shape(inputs)[0], -1])
+
+
+def make_features_extractor(observation_space: spaces.Space) -> keras.Model:
+    if is_image_space(observation_space):
+        return NatureCNN(observation_space)
+    if isinstance(observation_space, (spaces.Box, spaces.Discrete)):
+        return FlattenFeatures(observation_space)
+    raise UnsupportedSpaceError(f"no feature extractor for observation space {observation_space}")
+
+
+def preprocess_numpy(observation_space: spaces.Space, obs: np.ndarray) -> np.ndarray:
+    """NumPy twin of ``FlattenFeatures`` for the NumPy acting path."""
+    if isinstance(observation_space, spaces.Discrete):
+        return np.eye(int(observation_space.n), dtype=np.float32)[np.asarray(obs, dtype=np.int64).reshape(-1)]
+    return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+
+
+def build(model: keras.Model, observation_space: spaces.Space) -> None:
+    """Create a model's variables with one dummy batch."""
+    dtype = np.int64 if isinstance(observation_space, spaces.Discrete) else observation_space.dtype
+    shape = (1,) if isinstance(observation_space, spaces.Discrete) else (1, *observation_space.shape)
+    model(tf.constant(np.zeros(shape, dtype=dtype)))

@@ -1,0 +1,36 @@
+"""Running mean/std statistics for observation and reward normalization (saved with the model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RunningMeanStd:
+    """Parallel-algorithm running moments (Chan et al.), as in SB3's VecNormalize."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4):
+        self.mean = np.zeros(shape, dtype=np.float64)
+        self.var = np.ones(shape, dtype=np.float64)
+        self.count = float(epsilon)
+
+    def update(self, batch: np.ndarray) -> None:
+        batch = np.asarray(batch, dtype=np.float64)
+        batch_mean, batch_var, batch_count = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, x: np.ndarray, clip: float = 10.0, epsilon: float = 1e-8) -> np.ndarray:
+        return np.clip((x - self.mean) / np.sqrt(self.var + epsilon), -clip, clip).astype(np.float32)
+
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}/mean": self.mean, f"{prefix}/var": self.var, f"{prefix}/count": np.array(self.count)}
+
+    def load_state_arrays(self, prefix: str, arrays: dict[str, np.ndarray]) -> None:
+        mean, var = arrays[f"{prefix}/mean"], arrays[f"{prefix}/var"]
+        if mean.shape != self.mean.shape or var.shape != self.var.shape:
+            raise ValueError(f"saved {prefix} statistics have shape {mean.shape}, expected {self.mean.shape}")
+        self.mean, self.var, self.count = mean.astype(np.float64), var.astype(np.float64), float(arrays[f"{prefix}/count"])
