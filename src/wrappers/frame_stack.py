@@ -97,6 +97,8 @@ class FrameStackObservation(gym.ObservationWrapper):
         self._next = 0  # ring index of the slot the next frame goes to (= the oldest frame)
         low = np.concatenate([np.asarray(space.low).reshape(self._frame_shape)] * self.num_stack)
         high = np.concatenate([np.asarray(space.high).reshape(self._frame_shape)] * self.num_stack)
+        if padding == "zero":  # zero frames appear right after reset, so 0 must be in bounds
+            low = np.minimum(low, 0).astype(low.dtype)
         self.observation_space = gym.spaces.Box(low=low, high=high, dtype=space.dtype)
         self._zero_frame = np.zeros(self._frame_shape, dtype=space.dtype)
 
