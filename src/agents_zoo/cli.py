@@ -1,0 +1,202 @@
+"""The ``agents-zoo`` command line: list, train, evaluate, and the bench/expert/generative tools."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Subcommands that live in other modules, imported only when used so `agents-zoo list` and
+# `--help` do not pay for TensorFlow, SB3 or Ray imports.
+EXTERNAL_COMMANDS = {
+    "bench": ("benchmarks.cli", "run our agents and the reference libraries side by side and report"),
+    "expert": ("agents_zoo.expert_cli", "train or load an expert and record demonstrations (.npz)"),
+    "generative": ("generative.cli", "train generative models (GAN, VAE, CycleGAN, DB-VAE) on env frames"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agents-zoo",
+        description="TensorFlow 2 RL agents as Gymnasium plugins: train, evaluate and benchmark them.",
+        epilog="Examples:\n  agents-zoo list\n  agents-zoo train ppo CartPole-v1 --steps 100000 --n-envs 8 --save ppo.zip\n"
+               "  agents-zoo evaluate ppo.zip --episodes 10\n  agents-zoo bench --config quick",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    list_parser = commands.add_parser("list", help="show installed agents (with their distribution) and our env ids")
+    list_parser.add_argument("--what", choices=("all", "agents", "envs"), default="all", help="what to list (default: all)")
+
+    train = commands.add_parser(
+        "train", help="train an agent on an environment",
+        description="Train agent ALGO on ENV_ID. Settings of the agent's config go in --config key=value; "
+                    "`agents-zoo train ALGO --list-config` shows them with defaults.",
+    )
+    train.add_argument("algo", help="agent name from `agents-zoo list` (e.g. ppo, a2c, dqn, random)")
+    train.add_argument("env_id", nargs="?", help="gymnasium env id (e.g. CartPole-v1, agents_zoo/Pong-dqn-v0)")
+    train.add_argument("--steps", type=_positive_int, default=100_000, help="env steps over all envs (default 100000)")
+    train.add_argument("--seed", type=_non_negative_int, default=None, help="seed for envs, networks and sampling")
+    train.add_argument("--n-envs", type=_positive_int, default=None, help="envs stepped together (overrides config n_envs)")
+    train.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="agent settings, e.g. learning_rate=3e-4 policy_hidden_sizes=[64,64]")
+    train.add_argument("--save", type=Path, default=None, help="where to write the trained model (.zip)")
+    train.add_argument("--checkpoint-every", type=_positive_int, default=None,
+                       help="write a resumable checkpoint to --save every N env steps (atomic)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint at --save if it exists, up to --steps in total")
+    train.add_argument("--eval-episodes", type=_non_negative_int, default=10,
+                       help="episodes of deterministic evaluation after training (0 to skip)")
+    train.add_argument("--log-dir", type=Path, default=None, help="write progress.csv and TensorBoard logs here")
+    train.add_argument("--deterministic-ops", action="store_true", help="bitwise-repeatable TF ops (slower)")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--list-config", action="store_true", help="print the agent's settings with defaults and exit")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model")
+    evaluate.add_argument("model_path", type=Path, help="a model saved by `train --save` or agent.save()")
+    evaluate.add_argument("--episodes", type=_positive_int, default=10, help="episodes to run (default 10)")
+    evaluate.add_argument("--env", dest="env_id", default=None, help="env id (default: the one the model was trained on)")
+    evaluate.add_argument("--seed", type=_non_negative_int, default=None, help="seed of the evaluation envs")
+    evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of the greedy/mean action")
+    evaluate.add_argument("--render", action="store_true", help="show the episodes in a window (render_mode=human)")
+
+    for name, (_, help_text) in EXTERNAL_COMMANDS.items():
+        commands.add_parser(name, help=help_text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTERNAL_COMMANDS:
+        return _run_external(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        print(f"agents-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _run_external(argv: list[str]) -> int:
+    module_name, help_text = EXTERNAL_COMMANDS[argv[0]]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        print(f"agents-zoo {argv[0]}: unavailable ({exc}); install the extras it needs, "
+              f"e.g. pip install 'agents-zoo[bench]'", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="agents-zoo")
+    module.add_subcommand(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(module.run(args) or 0)
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_list(args: argparse.Namespace) -> int:
+    from agents_zoo.registry import agent_specs
+
+    if args.what in ("all", "agents"):
+        print("Agents (name, distribution, entry point):")
+        for name, spec in sorted(agent_specs().items()):
+            status = "" if spec.factory is not None else f"  [failed to load: {spec.error}]"
+            print(f"  {name:<14} {spec.distribution:<20} {spec.entry_point}{status}")
+    if args.what in ("all", "envs"):
+        print("Environment ids registered by agents-zoo (gym.make works with each):")
+        try:
+            from wrappers.registration import list_env_ids
+
+            ids = list_env_ids()
+        except ImportError as exc:
+            ids = []
+            print(f"  (env registration unavailable: {exc})")
+        for env_id in ids:
+            print(f"  {env_id}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import agents_zoo
+    from agents_zoo.core.base import BaseAgent
+
+    agent_cls = agents_zoo.get_agent_class(args.algo)
+    if args.list_config:
+        for name, doc, default in agent_cls.config_class.describe():
+            print(f"  {name:<28} {default!r:<18} {doc}")
+        return 0
+    if args.env_id is None:
+        raise ValueError("train needs an ENV_ID, e.g. `agents-zoo train ppo CartPole-v1`")
+    overrides = parse_config_overrides(agent_cls.config_class, args.config)
+    if args.n_envs is not None:
+        overrides["n_envs"] = args.n_envs
+    if (args.resume or args.checkpoint_every) and args.save is None:
+        raise ValueError("--resume and --checkpoint-every need --save PATH for the checkpoint")
+    if args.resume and args.save.exists():
+        agent: BaseAgent = agent_cls.load(args.save, env=args.env_id)
+        remaining = args.steps - agent.num_timesteps
+        print(f"resuming {args.algo} from {args.save} at step {agent.num_timesteps} of {args.steps}")
+        if remaining > 0:
+            agent.learn(remaining, progress_bar=not args.no_progress, reset_num_timesteps=False,
+                        checkpoint_every=args.checkpoint_every, checkpoint_path=args.save)
+    else:
+        agent = agent_cls(args.env_id, seed=args.seed, log_dir=args.log_dir,
+                          deterministic_ops=args.deterministic_ops, **overrides)
+        agent.learn(args.steps, progress_bar=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                    checkpoint_path=args.save)
+    if args.save is not None:
+        agent.save(args.save)
+        print(f"saved {args.algo} to {args.save}")
+    if args.eval_episodes:
+        result = agent.evaluate(args.eval_episodes)
+        print(f"evaluation over {args.eval_episodes} episodes: {result.mean:.2f} +/- {result.std:.2f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import agents_zoo
+
+    agent = agents_zoo.load(args.model_path)
+    result = agent.evaluate(args.episodes, deterministic=not args.stochastic, env=args.env_id,
+                            seed=args.seed, render=args.render)
+    print(f"{agent.name} on {args.env_id or agent.env_id}: {result.mean:.2f} +/- {result.std:.2f} "
+          f"over {args.episodes} episodes (mean length {result.lengths.mean():.1f})")
+    return 0
+
+
+def parse_config_overrides(config_class: Any, pairs: Sequence[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config expects KEY=VALUE, got {pair!r}")
+        overrides[key] = config_class.parse_cli_value(key, text)
+    return overrides
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative int, got {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
