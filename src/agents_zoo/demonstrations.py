@@ -1,0 +1,387 @@
+"""Expert demonstrations: train or load an expert, roll it out, save/load the classic GAIL ``.npz``.
+
+The file layout is that of the expert files of the original GAIL code (Ho & Ermon 2016, as
+shipped with OpenAI baselines, e.g. ``deterministic.trpo.Hopper.0.00.npz``)::
+
+    obs      (episodes, steps, *obs_shape)   float   observations s_0 .. s_{T-1}
+    acs      (episodes, steps, *act_shape)   actions; (episodes, steps) ints for Discrete
+    rews     (episodes, steps)               float   rewards
+    ep_rets  (episodes,)                     float   undiscounted episode returns
+
+Extra keys, all optional on load so classic files load as they are:
+
+    lens       (episodes,) int     episode lengths; episodes shorter than ``steps`` are
+                                   zero-padded after their end (ragged episodes)
+    final_obs  (episodes, *obs_shape)  the observation after the last action, which
+                                   ``imitation``'s ``Trajectory`` needs (T + 1 observations)
+    terminal   (episodes,) bool    whether the episode ended in a true termination
+
+Loading never unpickles (``np.load(..., allow_pickle=False)``) and validates keys, shapes,
+dtypes and finiteness, raising :class:`DemonstrationError` that names the key and the problem.
+Writes are atomic (:func:`agents_zoo.core.serialization.atomic_open`).
+
+Example:
+    >>> import numpy as np
+    >>> demos = Demonstrations(observations=np.zeros((2, 3, 4), np.float32),
+    ...                        actions=np.zeros((2, 3), np.int64), rewards=np.ones((2, 3), np.float32))
+    >>> demos.n_episodes, demos.n_transitions, demos.episode_returns.tolist()
+    (2, 6, [3.0, 3.0])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from agents_zoo.core.envs import make_vec_env
+from agents_zoo.core.seeding import derive_seed
+from agents_zoo.core.serialization import atomic_open
+
+REQUIRED_KEYS = ("obs", "acs", "rews", "ep_rets")
+OPTIONAL_KEYS = ("lens", "final_obs", "terminal")
+EXPERT_TRAINERS = ("ppo", "trpo", "sb3-ppo")
+
+
+class DemonstrationError(ValueError):
+    """A demonstration file or array set that is malformed (names the key and the problem)."""
+
+
+class Policy(Protocol):
+    """Anything with SB3's ``predict``: our agents and SB3/sb3-contrib models alike."""
+
+    def predict(self, observation: Any, deterministic: bool = ...) -> tuple[np.ndarray, Any]: ...
+
+
+# ----------------------------------------------------------------------------- the data
+@dataclasses.dataclass(frozen=True)
+class Demonstrations:
+    """Episodes of an expert, padded to a common length (see the module docstring for layout)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    episode_returns: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+    final_observations: np.ndarray | None = None
+    terminal: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_episodes, max_steps = np.shape(self.rewards)[:2] if np.ndim(self.rewards) == 2 else (None, None)
+        if n_episodes is None:
+            raise DemonstrationError(f"rews must have shape (episodes, steps), got {np.shape(self.rewards)}")
+        if self.lengths is None:
+            object.__setattr__(self, "lengths", np.full(n_episodes, max_steps, dtype=np.int64))
+        if self.episode_returns is None:
+            mask = np.arange(max_steps)[None, :] < np.asarray(self.lengths)[:, None]
+            object.__setattr__(self, "episode_returns", np.where(mask, self.rewards, 0.0).sum(axis=1))
+        validate_arrays(self.to_arrays())
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_episodes(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def n_transitions(self) -> int:
+        return int(np.sum(self.lengths))
+
+    @property
+    def valid_mask(self) -> np.ndarray:
+        """(episodes, steps) True where a step belongs to its episode (False on padding)."""
+        return np.arange(self.rewards.shape[1])[None, :] < self.lengths[:, None]
+
+    @property
+    def fixed_horizon(self) -> bool:
+        """All episodes have the same length (the condition of ``imitation``'s GAIL)."""
+        return bool(np.all(self.lengths == self.lengths[0]))
+
+    def transitions(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (observation, action) pairs of all episodes, padding dropped, in episode order."""
+        mask = self.valid_mask
+        return self.observations[mask], self.actions[mask]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"obs": self.observations, "acs": self.actions, "rews": self.rewards,
+                  "ep_rets": self.episode_returns, "lens": self.lengths}
+        if self.final_observations is not None:
+            arrays["final_obs"] = self.final_observations
+        if self.terminal is not None:
+            arrays["terminal"] = self.terminal
+        return {key: np.asarray(value) for key, value in arrays.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Demonstrations":
+        validate_arrays(arrays)
+        return cls(observations=arrays["obs"], actions=arrays["acs"], rewards=arrays["rews"],
+                   episode_returns=arrays["ep_rets"], lengths=arrays.get("lens"),
+                   final_observations=arrays.get("final_obs"), terminal=arrays.get("terminal"))
+
+    @classmethod
+    def from_episodes(cls, episodes: Sequence[dict[str, np.ndarray]]) -> "Demonstrations":
+        """Pad episodes given as dicts of ``obs`` (T or T + 1 rows), ``acts``, ``rews`` [, ``terminal``]."""
+        if not episodes:
+            raise DemonstrationError("no episodes given; expected at least one")
+        lengths = np.array([len(e["acts"]) for e in episodes], dtype=np.int64)
+        if np.any(lengths < 1):
+            raise DemonstrationError(f"every episode needs at least one step, got lengths {lengths.tolist()}")
+        max_steps = int(lengths.max())
+
+        def pad(rows: np.ndarray, length: int) -> np.ndarray:
+            rows = np.asarray(rows)[:length]
+            return np.concatenate([rows, np.zeros((max_steps - length, *rows.shape[1:]), rows.dtype)])
+
+        obs = np.stack([pad(e["obs"], n) for e, n in zip(episodes, lengths)])
+        has_final = all(len(e["obs"]) == n + 1 for e, n in zip(episodes, lengths))
+        final = np.stack([np.asarray(e["obs"])[n] for e, n in zip(episodes, lengths)]) if has_final else None
+        terminal = np.array([bool(e.get("terminal", True)) for e in episodes])
+        return cls(observations=obs, actions=np.stack([pad(e["acts"], n) for e, n in zip(episodes, lengths)]),
+                   rewards=np.stack([pad(np.asarray(e["rews"], np.float32), n) for e, n in zip(episodes, lengths)]),
+                   lengths=lengths, final_observations=final, terminal=terminal)
+
+
+# ----------------------------------------------------------------------------- validation
+def _fail(key: str, problem: str, where: str = "") -> None:
+    raise DemonstrationError(f"{where}demonstration key {key!r} {problem}")
+
+
+def validate_arrays(arrays: dict[str, np.ndarray], where: str = "") -> None:
+    """Check keys, dtypes, shapes and finiteness of a demonstration array set."""
+    for key in REQUIRED_KEYS:
+        if key not in arrays:
+            _fail(key, f"is missing; a demonstration file needs {', '.join(REQUIRED_KEYS)} "
+                       f"(optional: {', '.join(OPTIONAL_KEYS)}), found {sorted(arrays)}", where)
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            _fail(key, f"must be a NumPy array, got {type(value).__name__}", where)
+        if value.dtype == object:
+            _fail(key, "holds Python objects (dtype object, e.g. ragged episodes stored as a list); "
+                       "pad episodes to one length and store their lengths in 'lens'", where)
+    obs, acs, rews, ep_rets = (arrays[k] for k in REQUIRED_KEYS)
+    numeric = (np.floating, np.integer)
+    for key, value, kinds in (("obs", obs, numeric), ("acs", acs, numeric), ("rews", rews, (np.floating,)),
+                              ("ep_rets", ep_rets, (np.floating,))):
+        if not any(np.issubdtype(value.dtype, kind) for kind in kinds):
+            expected = "a float" if kinds == (np.floating,) else "a numeric (float or int)"
+            _fail(key, f"has dtype {value.dtype}, expected {expected} dtype", where)
+    if rews.ndim != 2:
+        _fail("rews", f"has shape {rews.shape}, expected (episodes, steps)", where)
+    n_episodes, max_steps = rews.shape
+    if n_episodes < 1 or max_steps < 1:
+        _fail("rews", f"has shape {rews.shape}: expected at least one episode of at least one step", where)
+    for key, value in (("obs", obs), ("acs", acs)):
+        if value.ndim < 2 or value.shape[:2] != (n_episodes, max_steps):
+            _fail(key, f"has shape {value.shape}, expected ({n_episodes}, {max_steps}, ...) to match "
+                       f"rews {rews.shape} (episodes x steps x dims)", where)
+    if ep_rets.shape != (n_episodes,):
+        _fail("ep_rets", f"has shape {ep_rets.shape}, expected ({n_episodes},)", where)
+    lengths = arrays.get("lens")
+    if lengths is not None:
+        if not np.issubdtype(lengths.dtype, np.integer) or lengths.shape != (n_episodes,):
+            _fail("lens", f"has dtype {lengths.dtype} and shape {lengths.shape}, expected ints of shape ({n_episodes},)", where)
+        if np.any(lengths < 1) or np.any(lengths > max_steps):
+            _fail("lens", f"holds {lengths.tolist()}, expected lengths in [1, {max_steps}]", where)
+    final = arrays.get("final_obs")
+    if final is not None and (final.shape != (n_episodes, *obs.shape[2:]) or final.dtype.kind not in "fiu"):
+        _fail("final_obs", f"has shape {final.shape} and dtype {final.dtype}, expected numeric "
+                           f"({n_episodes}, {', '.join(map(str, obs.shape[2:]))})", where)
+    terminal = arrays.get("terminal")
+    if terminal is not None and (terminal.dtype != np.bool_ or terminal.shape != (n_episodes,)):
+        _fail("terminal", f"has dtype {terminal.dtype} and shape {terminal.shape}, expected bool ({n_episodes},)", where)
+    for key, value in arrays.items():
+        if key in (*REQUIRED_KEYS, "final_obs") and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            first = np.argwhere(~np.isfinite(value))[0].tolist()
+            _fail(key, f"holds non-finite values (NaN or inf), first at index {first}", where)
+    mask = np.arange(max_steps)[None, :] < (lengths if lengths is not None else np.full(n_episodes, max_steps))[:, None]
+    sums = np.where(mask, rews, 0.0).sum(axis=1)
+    if not np.allclose(sums, ep_rets, rtol=1e-4, atol=1e-3):
+        worst = int(np.argmax(np.abs(sums - ep_rets)))
+        _fail("ep_rets", f"disagrees with the sum of rews: episode {worst} has ep_rets {ep_rets[worst]:.6g} "
+                         f"but its rewards sum to {sums[worst]:.6g}", where)
+
+
+# ----------------------------------------------------------------------------- files
+def save_demonstrations(path: str | os.PathLike, demonstrations: Demonstrations) -> Path:
+    """Write the classic GAIL ``.npz`` (plus ``lens``/``final_obs``/``terminal``) atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"demonstration files end in .npz, got {str(path)!r}")
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, **demonstrations.to_arrays())
+    return path
+
+
+def load_demonstrations(path: str | os.PathLike) -> Demonstrations:
+    """Read and validate a demonstration ``.npz`` without ever unpickling."""
+    path = Path(path)
+    where = f"{str(path)!r}: "
+    if not path.is_file():
+        raise FileNotFoundError(f"no demonstration file at {str(path)!r}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # a bare pickle file: numpy refuses it with allow_pickle=False
+        raise DemonstrationError(f"{where}is not an .npz archive and would need pickle to read ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DemonstrationError(f"{where}is not a readable .npz archive ({exc})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DemonstrationError(f"{where}holds a single .npy array, expected an .npz archive with keys "
+                                 f"{', '.join(REQUIRED_KEYS)}")
+    arrays: dict[str, np.ndarray] = {}
+    with loaded:
+        for key in loaded.files:
+            if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+                continue  # other tools add keys of their own; they are ignored, never read
+            try:
+                arrays[key] = loaded[key]
+            except ValueError as exc:  # object arrays need pickle: refused
+                raise DemonstrationError(f"{where}demonstration key {key!r} holds pickled Python objects "
+                                         f"(dtype object), which are never loaded ({exc})") from None
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise DemonstrationError(f"{where}demonstration key {key!r} is corrupt ({exc})") from None
+    validate_arrays(arrays, where)
+    return Demonstrations.from_arrays(arrays)
+
+
+# ----------------------------------------------------------------------------- imitation types
+def to_trajectories(demonstrations: Demonstrations) -> list:
+    """``imitation.data.types.TrajectoryWithRew`` per episode.
+
+    Needs ``final_obs`` for the (T + 1)-th observation; classic files lack it, so there the
+    last observation is repeated (GAIL on (s, a) pairs never reads it).
+    """
+    from imitation.data import types
+
+    trajectories = []
+    for i, length in enumerate(demonstrations.lengths):
+        obs = demonstrations.observations[i, :length]
+        final = (demonstrations.final_observations[i] if demonstrations.final_observations is not None else obs[-1])
+        terminal = True if demonstrations.terminal is None else bool(demonstrations.terminal[i])
+        trajectories.append(types.TrajectoryWithRew(
+            obs=np.concatenate([obs, final[None]]), acts=demonstrations.actions[i, :length], infos=None,
+            terminal=terminal, rews=demonstrations.rewards[i, :length].astype(np.float32)))
+    return trajectories
+
+
+def from_trajectories(trajectories: Sequence[Any]) -> Demonstrations:
+    """From ``imitation`` ``Trajectory``/``TrajectoryWithRew``; rewards are 0 where absent."""
+    episodes = []
+    for index, trajectory in enumerate(trajectories):
+        if not hasattr(trajectory, "obs") or not hasattr(trajectory, "acts"):
+            raise TypeError(f"trajectory {index} is a {type(trajectory).__name__}, expected an imitation Trajectory")
+        if not isinstance(trajectory.obs, np.ndarray):
+            raise TypeError(f"trajectory {index} has dict observations; only array observations are supported")
+        rews = getattr(trajectory, "rews", None)
+        episodes.append({"obs": trajectory.obs, "acts": trajectory.acts, "terminal": bool(trajectory.terminal),
+                         "rews": np.zeros(len(trajectory.acts), np.float32) if rews is None else rews})
+    return Demonstrations.from_episodes(episodes)
+
+
+# ----------------------------------------------------------------------------- experts
+def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, deterministic: bool = True,
+            n_envs: int = 8) -> Demonstrations:
+    """Roll ``policy`` out for ``n_episodes`` full episodes on ``env`` (an id or a factory).
+
+    Episodes are spread over up to ``n_envs`` envs and acted in one batched ``predict`` call
+    per step; each env contributes its first ``ceil`` share, so short episodes do not
+    crowd out long ones (the bias SB3's evaluate_policy fixes in #402).
+    """
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
+    n_envs = min(n_envs, n_episodes)
+    vec = make_vec_env(env, n_envs, derive_seed(seed, 4243) if seed is not None else None)
+    targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+    counts = np.zeros(n_envs, dtype=np.int64)
+    current = [{"obs": [], "acts": [], "rews": []} for _ in range(n_envs)]
+    episodes: list[dict[str, Any]] = []
+    obs, _ = vec.reset(seed=derive_seed(seed, 4243))
+    try:
+        while (counts < targets).any():
+            actions, _ = policy.predict(np.asarray(obs), deterministic=deterministic)
+            actions = np.asarray(actions)
+            next_obs, rewards, terminated, truncated, infos = vec.step(actions)
+            for i in range(n_envs):
+                if counts[i] >= targets[i]:
+                    continue
+                current[i]["obs"].append(np.array(obs[i]))
+                current[i]["acts"].append(np.array(actions[i]))
+                current[i]["rews"].append(float(rewards[i]))
+                if terminated[i] or truncated[i]:
+                    final = infos["final_observation"][i]
+                    episodes.append({"obs": np.stack([*current[i]["obs"], np.asarray(final)]),
+                                     "acts": np.stack(current[i]["acts"]), "terminal": bool(terminated[i]),
+                                     "rews": np.asarray(current[i]["rews"], np.float32)})
+                    current[i] = {"obs": [], "acts": [], "rews": []}
+                    counts[i] += 1
+            obs = next_obs
+    finally:
+        vec.close()
+    return Demonstrations.from_episodes(episodes)
+
+
+def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_000, seed: int = 0,
+                 config: dict[str, Any] | None = None, verbose: int = 0) -> Any:
+    """Train an expert with our PPO, sb3-contrib's TRPO (the GAIL paper's expert) or SB3's PPO.
+
+    ``config`` overrides the trainer's hyperparameters (our PPO's config fields, or SB3 keyword
+    arguments). Returns a model with ``predict`` and ``save``.
+    """
+    if trainer not in EXPERT_TRAINERS:
+        raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
+    config = dict(config or {})
+    if trainer == "ppo":
+        import agents_zoo
+
+        n_envs = config.pop("n_envs", 8)
+        agent = agents_zoo.make("ppo", env_id, seed=seed, verbose=verbose, n_envs=n_envs, **config)
+        return agent.learn(total_timesteps)
+    sb3_class = _sb3_class(trainer)
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    n_envs = config.pop("n_envs", 8)
+    env = sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = sb3_class("MlpPolicy", env, seed=seed, verbose=verbose, device="cpu", **config)
+    return model.learn(total_timesteps)
+
+
+def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
+    """Load an expert saved by :func:`train_expert`.
+
+    Our agents load from the pickle-free archive. SB3/sb3-contrib zips are read with SB3's own
+    loader, which deserializes (cloudpickle) parts of the file: load only files you trust.
+    """
+    if trainer not in EXPERT_TRAINERS:
+        raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
+    if trainer == "ppo":
+        import agents_zoo
+
+        return agents_zoo.load(str(path))
+    return _sb3_class(trainer).load(str(path), device="cpu")
+
+
+def save_expert(model: Any, path: str | os.PathLike) -> Path:
+    """Save an expert atomically (our archive, or SB3's zip written to a temporary sibling)."""
+    from agents_zoo.core.serialization import atomic_save
+
+    path = Path(path)
+    if hasattr(model, "env_id"):  # our agents write atomically already
+        model.save(path)
+    else:
+        atomic_save(path, lambda tmp: model.save(str(tmp)))
+    return path
+
+
+def _sb3_class(trainer: str) -> Any:
+    try:
+        if trainer == "trpo":
+            from sb3_contrib import TRPO
+
+            return TRPO
+        from stable_baselines3 import PPO
+
+        return PPO
+    except ImportError as exc:
+        raise ImportError(f"--trainer {trainer} needs the [bench] extra: pip install 'agents-zoo[bench]' ({exc})") from None
