@@ -281,6 +281,20 @@ def from_trajectories(trajectories: Sequence[Any]) -> Demonstrations:
 
 
 # ----------------------------------------------------------------------------- experts
+def import_env_namespace(env_id: Any) -> None:
+    """Register the ids of env packages that only register on import (``seals/...``, PyBullet)."""
+    if not isinstance(env_id, str):
+        return
+    try:
+        if env_id.startswith("seals/"):
+            import seals  # noqa: F401 - registers seals/CartPole-v0 and friends
+        elif "Bullet" in env_id:
+            import pybullet_envs_gymnasium  # noqa: F401 - registers HopperBulletEnv-v0 and friends
+    except ImportError as exc:
+        raise ImportError(f"env {env_id!r} needs its package installed ({exc}); "
+                          "pip install 'agents-zoo[bench]' for seals") from None
+
+
 def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, deterministic: bool = True,
             n_envs: int = 8) -> Demonstrations:
     """Roll ``policy`` out for ``n_episodes`` full episodes on ``env`` (an id or a factory).
@@ -292,6 +306,7 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
     n_envs = min(n_envs, n_episodes)
+    import_env_namespace(env)
     vec = make_vec_env(env, n_envs, derive_seed(seed, 4243) if seed is not None else None)
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
     counts = np.zeros(n_envs, dtype=np.int64)
@@ -332,6 +347,7 @@ def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_0
     if trainer not in EXPERT_TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
     config = dict(config or {})
+    import_env_namespace(env_id)
     if trainer == "ppo":
         import agents_zoo
 
