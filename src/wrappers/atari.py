@@ -62,7 +62,8 @@ class MaxAndSkipObservation(gym.Wrapper):
     observation is the final frame alone (there is no later frame to pool with).
 
     Fast path: when the wrapped env is an ale-py ``AtariEnv`` with ``frameskip=1`` (directly or
-    under PassiveEnvChecker / OrderEnforcing only), the ALE is stepped directly and the screen
+    under wrappers that leave ``step`` alone, such as NoopReset, PassiveEnvChecker and
+    OrderEnforcing), the ALE is stepped directly and the screen
     is read only for the two frames that are pooled, into preallocated buffers, instead of
     copying a screen out of every emulated frame. Results are identical to the slow path.
 
@@ -93,7 +94,10 @@ class MaxAndSkipObservation(gym.Wrapper):
             return None, None
         layer = env
         while layer is not unwrapped:
-            if not isinstance(layer, _TRANSPARENT_WRAPPERS):
+            # A wrapper that keeps gym.Wrapper.step (NoopReset: it only changes reset) or only
+            # checks calls cannot change what a step does, so the ALE may be stepped under it.
+            steps_through = type(layer).step is gym.Wrapper.step
+            if not (steps_through or isinstance(layer, _TRANSPARENT_WRAPPERS)):
                 return None, None
             layer = layer.env
         readers = {"grayscale": unwrapped.ale.getScreenGrayscale, "rgb": unwrapped.ale.getScreenRGB}
