@@ -1,0 +1,234 @@
+"""Plumbing shared by every generative model: seeding, the channel-first boundary, safe
+save/load, image grids as PNG, and a TensorBoard callback for losses and sample grids.
+
+Models take images channel-first ``(N, C, H, W)`` in ``[0, 1]`` (the layout of the Atari
+"gan" preset), but TensorFlow's CPU convolutions only implement NHWC, so every model
+validates and transposes once at its boundary (:func:`to_channels_last`) and works NHWC inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from agents_zoo.core.serialization import atomic_save, load_archive, save_archive
+
+ARCHIVE_KIND_PREFIX = "generative/"
+
+
+# ----------------------------------------------------------------------------- seeding
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow once, the same way in every entry point."""
+    keras.utils.set_random_seed(int(seed))
+
+
+# ----------------------------------------------------------------------------- shapes
+def check_image_shape(shape: Sequence[int], expected_chw: Sequence[int], what: str = "images") -> None:
+    """Raise a ValueError naming ``shape`` and the expected ``(N, C, H, W)`` when they differ.
+
+    The static shape is checked, so inside ``fit()`` the error comes at graph tracing time,
+    before any step runs. A channel-last batch gets a hint instead of a cryptic conv error.
+    """
+    shape = tuple(None if d is None else int(d) for d in shape)
+    expected_chw = tuple(int(d) for d in expected_chw)
+    expected_text = f"(batch, {', '.join(map(str, expected_chw))}) channel-first"
+    if len(shape) != 4:
+        raise ValueError(f"{what} must be a 4-D batch {expected_text}, got shape {shape}")
+    if shape[1:] == expected_chw:
+        return
+    channels, height, width = expected_chw
+    if shape[1:] == (height, width, channels):
+        raise ValueError(
+            f"{what} have shape {shape}, which looks channel-last (N, H, W, C); this model expects "
+            f"{expected_text}: transpose with np.transpose(images, (0, 3, 1, 2))"
+        )
+    raise ValueError(f"{what} have shape {shape}, expected {expected_text}")
+
+
+def to_channels_last(images: tf.Tensor) -> tf.Tensor:
+    """(N, C, H, W) -> (N, H, W, C): TF CPU convolutions need NHWC."""
+    return tf.transpose(images, (0, 2, 3, 1))
+
+
+def to_channels_first(images: tf.Tensor) -> tf.Tensor:
+    """(N, H, W, C) -> (N, C, H, W), the layout the models hand back."""
+    return tf.transpose(images, (0, 3, 1, 2))
+
+
+def unpack_images(data: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """``fit()`` hands ``images`` or ``(images, labels)``; return both, labels may be None."""
+    if isinstance(data, (tuple, list)):
+        images = data[0]
+        labels = data[1] if len(data) > 1 else None
+        return images, labels
+    return data, None
+
+
+def num_downsamplings(size: int, smallest: int, what: str) -> int:
+    """How many stride-2 layers take ``size`` down to ``smallest``; size must be smallest * 2**k."""
+    steps = math.log2(size / smallest) if size >= smallest else -1
+    if steps < 1 or steps != int(steps):
+        raise ValueError(f"{what} must be {smallest} times a power of two (>= {2 * smallest}), got {size}")
+    return int(steps)
+
+
+# ----------------------------------------------------------------------------- config
+def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from saved JSON (lists back to tuples where the field is one)."""
+    known = {f.name: f for f in dataclasses.fields(config_class) if f.init}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {config_class.__name__} fields {unknown}; expected some of {sorted(known)}")
+    converted = {}
+    for name, value in values.items():
+        converted[name] = tuple(value) if isinstance(value, list) else value
+    return config_class(**converted)
+
+
+# ----------------------------------------------------------------------------- save / load
+def _array_name(index: int, variable: keras.Variable) -> str:
+    # Keras auto-names layers with process-wide counters ("dense_7"), so names differ between
+    # processes: weights are matched by position, the path is kept only to read the file.
+    readable = re.sub(r"[^A-Za-z0-9_.\-/]", "_", variable.path)
+    return f"weights/{index:04d}/{readable}"
+
+
+def save_model_archive(model: keras.Model, path: str | Path, model_name: str, config: Any) -> Path:
+    """Save a built model's weights with the project's pickle-free archive format."""
+    if not model.built:
+        raise ValueError(f"{model_name} has no weights yet: call it on a batch or fit it before save()")
+    arrays = {_array_name(i, v): np.asarray(v.numpy()) for i, v in enumerate(model.weights)}
+    return save_archive(
+        path,
+        kind=ARCHIVE_KIND_PREFIX + model_name,
+        config=dataclasses.asdict(config),
+        arrays=arrays,
+        metadata={"num_weights": len(arrays)},
+    )
+
+
+def load_model_archive(path: str | Path, model_name: str, config_class: type, build: Callable[[Any], keras.Model]) -> keras.Model:
+    """Rebuild the model from the saved config with ``build(config)``, then assign the weights."""
+    archive = load_archive(path, expected_kind=ARCHIVE_KIND_PREFIX + model_name)
+    model = build(config_from_dict(config_class, archive.config))
+    saved = [archive.arrays[name] for name in sorted(archive.arrays)]
+    if len(saved) != len(model.weights):
+        raise ValueError(
+            f"{str(path)!r} holds {len(saved)} weight arrays, but a {model_name} built from its config has "
+            f"{len(model.weights)}"
+        )
+    for variable, value in zip(model.weights, saved):
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(
+                f"{str(path)!r}: weight {variable.path} has shape {value.shape} in the file, "
+                f"expected {tuple(variable.shape)}"
+            )
+        variable.assign(value)
+    return model
+
+
+# ----------------------------------------------------------------------------- image grids
+def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile channel-first images ``(N, C, H, W)`` in [0, 1] into one ``(H', W', 3)`` picture."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    if images.ndim != 4:
+        raise ValueError(f"image_grid takes (N, C, H, W) images, got shape {images.shape}")
+    if images.shape[1] == 1:
+        images = np.repeat(images, 3, axis=1)
+    if images.shape[1] != 3:
+        raise ValueError(f"image_grid takes 1 or 3 channels first, got shape {images.shape}")
+    count, _, height, width = images.shape
+    columns = columns or int(math.ceil(math.sqrt(count)))
+    rows = int(math.ceil(count / columns))
+    grid = np.ones((rows * (height + padding) + padding, columns * (width + padding) + padding, 3), np.float32)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = padding + row * (height + padding), padding + column * (width + padding)
+        grid[top : top + height, left : left + width] = image.transpose(1, 2, 0)
+    return grid
+
+
+def save_image_grid(images: np.ndarray, path: str | Path, columns: int | None = None) -> Path:
+    """Write a PNG grid atomically (matplotlib's Agg backend, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images, columns)
+    path = Path(path)
+    atomic_save(path, lambda tmp: plt.imsave(tmp, grid, format="png"))
+    return path
+
+
+# ----------------------------------------------------------------------------- callbacks
+class GenerativeTensorBoard(keras.callbacks.Callback):
+    """Log every scalar the train step returns and a grid of ``model.preview_images()``.
+
+    Scalars go under ``train/<name>`` every ``log_every_steps`` batches and at each epoch end;
+    the image grid under ``samples`` at each epoch end.
+    """
+
+    def __init__(self, log_dir: str | Path, log_every_steps: int = 50, num_preview: int = 16):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.log_every_steps = int(log_every_steps)
+        self.num_preview = int(num_preview)
+        self._writer = None
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def _write_scalars(self, logs, prefix):
+        with self._writer.as_default(step=self._step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(f"{prefix}/{name}", float(value))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.log_every_steps and self._step % self.log_every_steps == 0:
+            self._write_scalars(logs, "train")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._write_scalars(logs, "epoch")
+        preview = getattr(self.model, "preview_images", None)
+        if preview is not None:
+            grid = image_grid(preview(self.num_preview))
+            with self._writer.as_default(step=self._step):
+                tf.summary.image("samples", grid[None], max_outputs=1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+class ThroughputMeter(keras.callbacks.Callback):
+    """Time each training batch; ``images_per_second`` skips the first (graph tracing) batches."""
+
+    def __init__(self, batch_size: int, warmup_batches: int = 2):
+        super().__init__()
+        self.batch_size = int(batch_size)
+        self.warmup_batches = int(warmup_batches)
+        self.batch_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch_seconds.append(time.perf_counter() - self._start)
+
+    @property
+    def images_per_second(self) -> float:
+        timed = self.batch_seconds[self.warmup_batches :] or self.batch_seconds
+        return self.batch_size / float(np.median(timed)) if timed else float("nan")
