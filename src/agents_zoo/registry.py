@@ -72,8 +72,9 @@ def _discover() -> dict[str, AgentSpec]:
             warnings.warn(f"agent plugin {ep.name!r} from {dist} ({ep.value}) failed to load: "
                           f"{type(exc).__name__}: {exc}", PluginLoadWarning, stacklevel=3)
             found[ep.name] = AgentSpec(ep.name, None, dist, ep.value, error=f"{type(exc).__name__}: {exc}")
-        if getattr(found[ep.name].factory, "name", None) in (None, "base") and isinstance(found[ep.name].factory, type):
-            found[ep.name].factory.name = ep.name
+        factory = found[ep.name].factory
+        if isinstance(factory, type) and getattr(factory, "name", None) == "base":
+            factory.name = ep.name  # a BaseAgent subclass that did not set its name gets the entry point's
     _entry_point_cache = found
     return found
 

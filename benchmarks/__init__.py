@@ -1,0 +1,1 @@
+"""Benchmark harness: ours vs the reference libraries, side by side."""
