@@ -333,3 +333,13 @@ def test_frame_stack_outputs_are_not_overwritten_later():
     for _ in range(5):
         env.step(0)
     np.testing.assert_array_equal(first, kept)
+
+
+def test_benchmark_script_runs_on_a_tiny_budget(tmp_path):
+    from benchmarks import bench_wrappers
+
+    result = bench_wrappers.main(
+        ["--steps", "20", "--repeats", "1", "--chains", "emulator", "ours", "--output-dir", str(tmp_path)]
+    )
+    assert set(result["chains"]) == {"emulator limit (env.step)", "ours: agents_zoo DQN preset"}
+    assert (tmp_path / "wrappers_pong.json").exists() and (tmp_path / "wrappers_pong.md").exists()
