@@ -1,9 +1,11 @@
 """Training images for the generative models: Atari frames from random agents.
 
 Several games are played at once by random agents (the "Atari GAN" setup of Deep RL Hands-On);
-every ``keep_every``-th screen is kept, blank or near-black screens (mean below ``min_mean``,
-some games flicker) are skipped, each kept screen is resized 210x160 -> 64x64 with
-``cv2.INTER_AREA`` and stored channel-first. The game index is the label, for conditioning.
+the screens come from the wrappers package's GAN-frames preset (``make_atari_env(game,
+preset="gan")``: 210x160 -> 64x64 RGB, channel-first), every ``keep_every``-th agent step is
+kept, and blank or near-black screens (mean below ``min_mean``; some games flicker) are skipped.
+The game index is the label, for conditioning. Frames are stored as uint8 and handed out as
+float32 in [0, 1].
 
 A collection can be cached on disk as an ``.npz`` (written atomically, read with
 ``allow_pickle=False``) keyed by everything that shapes it, so tests and benchmarks collect once.
@@ -11,7 +13,7 @@ A collection can be cached on disk as an ``.npz`` (written atomically, read with
 Example:
     >>> frames = collect_frames(["Pong", "Breakout"], num_frames=8, seed=0)  # doctest: +SKIP
     >>> frames.images.shape, frames.games                                      # doctest: +SKIP
-    ((8, 3, 64, 64), ('ALE/Pong-v5', 'ALE/Breakout-v5'))
+    ((8, 3, 64, 64), ('Pong', 'Breakout'))
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from agents_zoo.core.serialization import atomic_open
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 # ITU-R BT.601 luma, what cv2.cvtColor(..., COLOR_RGB2GRAY) uses.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -105,27 +107,37 @@ def make_image_dataset(images: np.ndarray, labels: np.ndarray | None = None, bat
 
 
 # ----------------------------------------------------------------------------- environments
-def normalize_env_id(game: str) -> str:
-    """``"Pong"`` -> ``"ALE/Pong-v5"``; full ids (``"PongNoFrameskip-v4"``) pass through."""
-    game = str(game).strip()
-    if not game:
-        raise ValueError("game name must be non-empty, e.g. 'Pong' or 'ALE/Pong-v5'")
-    if "/" in game or "-v" in game:
-        return game
-    return f"ALE/{game}-v5"
+def _open_frame_env(game: str, image_size: int):
+    """Return ``(env, to_uint8_chw)`` for a game name or env id.
 
+    Names the wrappers package knows ("Pong", "PongNoFrameskip-v4", "agents_zoo/Pong-gan-v0")
+    use its GAN-frames preset (frame skip 4, RGB, float (3, size, size) in [0, 1]); other
+    gymnasium ids (e.g. "ALE/Pong-v5") are made directly and resized here with INTER_AREA.
+    """
+    from wrappers import atari_presets
 
-def _make_env(env_id: str):
+    try:
+        atari_presets.resolve_game(game)
+    except ValueError:
+        pass
+    else:
+        env = atari_presets.make_atari_env(game, preset="gan", screen_size=image_size)
+        return env, lambda observation: np.round(np.asarray(observation) * 255.0).astype(np.uint8)
     import gymnasium as gym
 
     try:
-        import ale_py  # noqa: F401 - registers the ALE ids with gymnasium
+        import ale_py  # noqa: F401 - registers the ALE/... ids with gymnasium
     except ImportError as exc:  # pragma: no cover - ale-py is a dependency
         raise ImportError("Atari frames need ale-py: pip install 'ale-py>=0.9'") from exc
     try:
-        return gym.make(env_id)
+        env = gym.make(game)
     except gym.error.Error as exc:
-        raise ValueError(f"cannot make Atari env {env_id!r} ({exc}); expected an id like 'ALE/Pong-v5'") from None
+        raise ValueError(f"cannot make Atari env {game!r} ({exc}); expected a game like 'Pong' or an id like "
+                         f"'ALE/Pong-v5'") from None
+    if env.observation_space.shape is None or len(env.observation_space.shape) != 3:
+        env.close()
+        raise ValueError(f"env {game!r} has observations of shape {env.observation_space.shape}, expected RGB (H, W, 3)")
+    return env, lambda observation: resize_frame(observation, image_size)
 
 
 def resize_frame(frame: np.ndarray, image_size: int) -> np.ndarray:
@@ -142,14 +154,15 @@ def collect_frames(
     num_frames: int,
     image_size: int = 64,
     seed: int = 0,
-    keep_every: int = 4,
+    keep_every: int = 2,
     min_mean: float = 0.01,
     cache_dir: str | Path | None = None,
 ) -> FrameSet:
     """Play ``games`` at once with random agents and keep ``num_frames`` screens, balanced by game.
 
     Args:
-        games: names ("Pong") or env ids ("ALE/Pong-v5"); the label of a frame is its game's index.
+        games: names ("Pong", "PongNoFrameskip-v4") or gymnasium ids ("ALE/Pong-v5"); a frame's
+            label is its game's index.
         num_frames: frames in total, split evenly over the games.
         image_size: side of the square output frames.
         seed: seeds each env's reset and each random agent's action space.
@@ -157,9 +170,9 @@ def collect_frames(
         min_mean: skip screens whose mean pixel value in [0, 1] is below this (blank screens).
         cache_dir: if given, load from / save to an ``.npz`` there.
     """
-    env_ids = tuple(normalize_env_id(game) for game in games)
-    if not env_ids:
-        raise ValueError("collect_frames needs at least one game, got an empty list")
+    env_ids = tuple(str(game).strip() for game in games)
+    if not env_ids or not all(env_ids):
+        raise ValueError(f"collect_frames needs non-empty game names, got {list(games)}")
     if len(set(env_ids)) != len(env_ids):
         raise ValueError(f"games must be distinct, got {list(env_ids)}")
     if num_frames < len(env_ids):
@@ -178,7 +191,7 @@ def collect_frames(
             return load_frame_cache(cache_path)
 
     per_game = [num_frames // len(env_ids) + (i < num_frames % len(env_ids)) for i in range(len(env_ids))]
-    envs = [_make_env(env_id) for env_id in env_ids]
+    envs, converters = zip(*(_open_frame_env(env_id, image_size) for env_id in env_ids))
     kept: list[list[np.ndarray]] = [[] for _ in env_ids]
     try:
         for index, env in enumerate(envs):
@@ -194,9 +207,11 @@ def collect_frames(
                 frame, _, terminated, truncated, _ = env.step(env.action_space.sample())
                 if terminated or truncated:
                     frame, _ = env.reset()
-                if step % keep_every or frame.mean() < min_mean * 255.0:
+                if step % keep_every:
                     continue
-                kept[index].append(resize_frame(frame, image_size))
+                frame = converters[index](frame)
+                if frame.mean() >= min_mean * 255.0:
+                    kept[index].append(frame)
     finally:
         for env in envs:
             env.close()

@@ -1,0 +1,205 @@
+"""A DCGAN on channel-first Atari frames (the "Atari GAN" of Deep RL Hands-On, Radford et al. 2016).
+
+The discriminator is a stack of stride-2 4x4 convolutions down to 4x4 and one 4x4 "valid"
+convolution to a single logit (five conv layers for 64x64 input); the generator mirrors it with
+transposed convolutions from the latent vector up to a tanh image. Images are in [0, 1] outside
+and scaled to [-1, 1] inside, to match tanh.
+
+Each ``train_step`` is the standard two-phase update:
+1. the discriminator on a real batch (label 1) and a generated batch with the generator cut off
+   by ``tf.stop_gradient`` (label 0), its own variables only;
+2. the generator on a fresh generated batch labelled real, through the discriminator, with the
+   generator's gradients only (the discriminator is not updated in this phase).
+
+Example:
+    >>> gan = GAN(GANConfig(image_shape=(3, 16, 16), latent_dim=4, generator_filters=4, discriminator_filters=4))
+    >>> gan.compile()
+    >>> tuple(gan.generate(2).shape)
+    (2, 3, 16, 16)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from generative import adversarial, common
+
+SMALLEST_FEATURE_MAP = 4
+
+
+@dataclass
+class GANConfig:
+    """Hyperparameters of :class:`GAN`; saved with the weights and fed by the CLI."""
+
+    image_shape: tuple[int, int, int] = (3, 64, 64)
+    """Channel-first image shape (C, H, W), square, H = 4 * 2**k."""
+    latent_dim: int = 100
+    """Size of the generator's input noise vector."""
+    generator_filters: int = 64
+    """Filters of the generator's last hidden layer; doubled at each coarser resolution."""
+    discriminator_filters: int = 64
+    """Filters of the discriminator's first layer; doubled at each stride-2 layer."""
+    learning_rate: float = 2e-4
+    """Adam learning rate of both networks (DCGAN paper)."""
+    beta_1: float = 0.5
+    """Adam beta_1; 0.5 instead of 0.9 damps oscillation (DCGAN paper, section 4)."""
+    real_label: float = 1.0
+    """Target of real images for the discriminator; 0.9 is one-sided label smoothing."""
+    loss_mode: str = "bce"
+    """'bce' (the classic GAN) or 'lsgan' (least squares)."""
+    discriminator_batch_norm: bool = True
+    """Batch norm in the discriminator (DCGAN); False keeps it from keying on batch statistics."""
+
+    def __post_init__(self):
+        self.image_shape = tuple(int(d) for d in self.image_shape)
+        if len(self.image_shape) != 3 or self.image_shape[1] != self.image_shape[2]:
+            raise ValueError(f"image_shape must be square (C, H, H), got {self.image_shape}")
+        common.num_downsamplings(self.image_shape[1], SMALLEST_FEATURE_MAP, "GAN image height")
+        if self.latent_dim < 1 or self.generator_filters < 1 or self.discriminator_filters < 1:
+            raise ValueError(
+                f"latent_dim and filters must be >= 1, got {self.latent_dim}, "
+                f"{self.generator_filters}, {self.discriminator_filters}"
+            )
+        if self.loss_mode not in adversarial.LOSS_MODES:
+            raise ValueError(f"loss_mode must be one of {adversarial.LOSS_MODES}, got {self.loss_mode!r}")
+
+
+def build_discriminator(config: GANConfig) -> keras.Model:
+    """NHWC images in [-1, 1] -> one logit per image."""
+    channels, size, _ = config.image_shape
+    num_strided = common.num_downsamplings(size, SMALLEST_FEATURE_MAP, "GAN image height")
+    images = keras.Input((size, size, channels), name="image")
+    hidden = images
+    for index in range(num_strided):
+        hidden = layers.Conv2D(config.discriminator_filters * 2**index, 4, strides=2, padding="same",
+                               use_bias=index == 0 or not config.discriminator_batch_norm,
+                               name=f"conv_{index}")(hidden)
+        if index > 0 and config.discriminator_batch_norm:  # none on the input layer (DCGAN paper)
+            hidden = layers.BatchNormalization(name=f"batch_norm_{index}")(hidden)
+        hidden = layers.LeakyReLU(0.2, name=f"leaky_relu_{index}")(hidden)
+    logits = layers.Conv2D(1, SMALLEST_FEATURE_MAP, padding="valid", name="conv_logit")(hidden)
+    logits = layers.Reshape((1,), name="logit")(logits)
+    return keras.Model(images, logits, name="discriminator")
+
+
+def build_generator(config: GANConfig) -> keras.Model:
+    """Latent vectors -> NHWC images in [-1, 1] (tanh)."""
+    channels, size, _ = config.image_shape
+    num_strided = common.num_downsamplings(size, SMALLEST_FEATURE_MAP, "GAN image height")
+    latent = keras.Input((config.latent_dim,), name="z")
+    widest = config.generator_filters * 2 ** (num_strided - 1)
+    hidden = layers.Dense(SMALLEST_FEATURE_MAP * SMALLEST_FEATURE_MAP * widest, use_bias=False, name="project")(latent)
+    hidden = layers.Reshape((SMALLEST_FEATURE_MAP, SMALLEST_FEATURE_MAP, widest), name="unflatten")(hidden)
+    hidden = layers.BatchNormalization(name="batch_norm_project")(hidden)
+    hidden = layers.ReLU(name="relu_project")(hidden)
+    for index in range(num_strided - 1):
+        num_filters = config.generator_filters * 2 ** (num_strided - 2 - index)
+        hidden = layers.Conv2DTranspose(num_filters, 4, strides=2, padding="same", use_bias=False,
+                                        name=f"deconv_{index}")(hidden)
+        hidden = layers.BatchNormalization(name=f"batch_norm_{index}")(hidden)
+        hidden = layers.ReLU(name=f"relu_{index}")(hidden)
+    images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                    name="deconv_image")(hidden)
+    return keras.Model(latent, images, name="generator")
+
+
+class GAN(keras.Model):
+    """DCGAN; ``fit`` takes batches of channel-first images in [0, 1] (labels, if any, are ignored)."""
+
+    model_name = "gan"
+
+    def __init__(self, config: GANConfig | None = None, **kwargs):
+        super().__init__(name=kwargs.pop("name", "gan"), **kwargs)
+        self.config = config or GANConfig()
+        self.generator = build_generator(self.config)
+        self.discriminator = build_discriminator(self.config)
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.discriminator_accuracy_tracker = keras.metrics.Mean(name="discriminator_accuracy")
+        # A fixed latent batch makes successive preview grids comparable.
+        self.preview_latent = np.random.default_rng(0).standard_normal((64, self.config.latent_dim)).astype(np.float32)
+        self.built = True
+
+    def compile(self, generator_optimizer=None, discriminator_optimizer=None, **kwargs):
+        """Two optimizers, one per network; defaults are Adam(lr, beta_1) from the config."""
+        make_adam = lambda: keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta_1)  # noqa: E731
+        self.generator_optimizer = generator_optimizer or make_adam()
+        self.discriminator_optimizer = discriminator_optimizer or make_adam()
+        # Create the slot variables now: variables created inside the traced train step are fragile.
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        super().compile(**kwargs)
+
+    @property
+    def metrics(self):
+        return [self.discriminator_loss_tracker, self.generator_loss_tracker, self.discriminator_accuracy_tracker]
+
+    # ------------------------------------------------------------------ public API
+    def generate(self, num_images: int | None = None, latent=None, seed: int = 0):
+        """Channel-first images in [0, 1] from ``latent`` or ``num_images`` random latents."""
+        if latent is None:
+            latent = np.random.default_rng(seed).standard_normal((num_images, self.config.latent_dim))
+        latent = tf.convert_to_tensor(latent, tf.float32)
+        if latent.shape.rank != 2 or latent.shape[-1] != self.config.latent_dim:
+            raise ValueError(f"latent must have shape (N, {self.config.latent_dim}), got {tuple(latent.shape)}")
+        images = self.generator(latent, training=False)
+        return common.to_channels_first((images + 1.0) * 0.5)
+
+    def discriminate(self, images):
+        """Discriminator logits for channel-first images in [0, 1]; > 0 means 'looks real'."""
+        return self.discriminator(self._to_model_space(images), training=False)
+
+    def preview_images(self, num_images: int = 16):
+        return np.asarray(self.generate(latent=self.preview_latent[:num_images]))
+
+    def call(self, latent, training=False):
+        return self.generate(latent=latent)
+
+    def _to_model_space(self, images):
+        images = tf.convert_to_tensor(images, tf.float32)
+        common.check_image_shape(images.shape, self.config.image_shape, "GAN images")
+        return common.to_channels_last(images) * 2.0 - 1.0
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, data):
+        images, _ = common.unpack_images(data)
+        real = self._to_model_space(images)
+        batch_size = tf.shape(real)[0]
+
+        # Phase 1: discriminator on real vs generated; stop_gradient keeps the generator out.
+        fake = tf.stop_gradient(self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True))
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            discriminator_loss = adversarial.discriminator_loss(
+                real_logits, fake_logits, self.config.loss_mode, self.config.real_label
+            )
+        variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, variables), variables))
+
+        # Phase 2: generator against the (now fixed) discriminator, generator variables only.
+        with tf.GradientTape() as tape:
+            fake = self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True)
+            generator_loss = adversarial.generator_loss(self.discriminator(fake, training=True), self.config.loss_mode)
+        variables = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
+
+        self.discriminator_loss_tracker.update_state(discriminator_loss)
+        self.generator_loss_tracker.update_state(generator_loss)
+        self.discriminator_accuracy_tracker.update_state(adversarial.discriminator_accuracy(real_logits, fake_logits))
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save config + both networks' weights (kind ``generative/gan``), no pickle."""
+        return common.save_model_archive(self, path, self.model_name, self.config)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GAN":
+        return common.load_model_archive(path, cls.model_name, GANConfig, cls)
