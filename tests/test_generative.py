@@ -1,0 +1,331 @@
+"""Tests of the generative models on tiny networks and tiny Atari frames (16x16, generated here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import generative  # noqa: E402
+from generative import adversarial, cli, common, data  # noqa: E402
+from generative.cyclegan import (  # noqa: E402
+    AutoencoderTranslator, CycleGAN, CycleGANConfig, cycle_consistency_loss, peak_signal_to_noise_ratio,
+    unpaired_dataset,
+)
+from generative.dbvae import (  # noqa: E402
+    DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, latent_sampling_probabilities, make_rare_subgroup_task,
+)
+from generative.gan import GAN, GANConfig  # noqa: E402
+from generative.vae import VAE, VAEConfig, kl_divergence  # noqa: E402
+
+SIZE = 16
+SHAPE = (3, SIZE, SIZE)
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("frames")
+    return data.collect_frames(["Pong", "Breakout"], num_frames=64, image_size=SIZE, seed=0, cache_dir=cache)
+
+
+def tiny_vae(**overrides):
+    settings = dict(image_shape=SHAPE, architecture="cnn", latent_dim=2, filters=(4, 8), dense_units=8)
+    settings.update(overrides)
+    return VAE(VAEConfig(**settings))
+
+
+def tiny_gan():
+    return GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4))
+
+
+def tiny_cyclegan(**overrides):
+    settings = dict(source_shape=(1, SIZE, SIZE), target_shape=SHAPE, filters=4, depth=2, discriminator_filters=4,
+                    discriminator_depth=2, identity_weight=0.0)
+    settings.update(overrides)
+    return CycleGAN(CycleGANConfig(**settings))
+
+
+def tiny_dbvae():
+    return DebiasingVAE(DebiasingVAEConfig(image_shape=SHAPE, filters=(4, 8), dense_units=8, latent_dim=2))
+
+
+# ----------------------------------------------------------------------------- data
+def test_collect_frames_shapes_labels_and_cache(frames, tmp_path):
+    assert frames.images.shape == (64, 3, SIZE, SIZE) and frames.images.dtype == np.uint8
+    assert frames.games == ("Pong", "Breakout")
+    assert np.bincount(frames.labels).tolist() == [32, 32]
+    as_float = frames.float_images()
+    assert as_float.dtype == np.float32 and 0.0 <= as_float.min() and as_float.max() <= 1.0
+    # No near-black frames were kept.
+    assert (as_float.mean(axis=(1, 2, 3)) >= 0.01).all()
+    path = data.save_frame_cache(frames, tmp_path / "cache.npz")
+    loaded = data.load_frame_cache(path)
+    np.testing.assert_array_equal(loaded.images, frames.images)
+    assert loaded.games == frames.games and not list(tmp_path.glob(".*tmp"))
+
+
+def test_collect_frames_cache_is_reused(tmp_path):
+    first = data.collect_frames(["Pong"], num_frames=4, image_size=SIZE, seed=1, cache_dir=tmp_path)
+    (cache_file,) = tmp_path.glob("*.npz")
+    second = data.collect_frames(["Pong"], num_frames=4, image_size=SIZE, seed=1, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.images, second.images)
+    assert len(list(tmp_path.glob("*.npz"))) == 1 and cache_file.exists()
+
+
+def test_frame_dataset_batches(frames):
+    images, labels = next(iter(frames.to_dataset(8, seed=0)))
+    assert images.shape == (8, 3, SIZE, SIZE) and labels.shape == (8, 2)
+    assert frames.grayscale().shape == (64, 1, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("bad", [dict(games=[]), dict(games=["Pong", "Pong"]), dict(games=["NoSuchGame"])])
+def test_collect_frames_rejects_bad_games(bad):
+    with pytest.raises(ValueError):
+        data.collect_frames(bad["games"], num_frames=4, image_size=SIZE)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_kl_divergence_matches_closed_form():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(5, 3)).astype(np.float32)
+    log_var = rng.normal(size=(5, 3)).astype(np.float32)
+    sigma = np.exp(0.5 * log_var)
+    # KL(N(m, s^2) || N(0, 1)) = log(1/s) + (s^2 + m^2) / 2 - 1/2, per dimension.
+    expected = (np.log(1.0 / sigma) + (sigma**2 + mean**2) / 2.0 - 0.5).sum(axis=1)
+    np.testing.assert_allclose(kl_divergence(mean, log_var).numpy(), expected, rtol=1e-5)
+    assert float(tf.reduce_max(tf.abs(kl_divergence(np.zeros((2, 3)), np.zeros((2, 3)))))) == 0.0
+
+
+def test_adversarial_losses_by_hand():
+    logits_real = np.array([2.0, -1.0], np.float32)
+    logits_fake = np.array([0.5], np.float32)
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    expected = 0.5 * (softplus(-logits_real).mean() + softplus(logits_fake).mean())
+    assert float(adversarial.discriminator_loss(logits_real, logits_fake)) == pytest.approx(expected, rel=1e-5)
+    assert float(adversarial.generator_loss(logits_fake)) == pytest.approx(softplus(-0.5), rel=1e-5)
+    assert float(adversarial.discriminator_loss(np.ones(3), np.zeros(3), mode="lsgan")) == 0.0
+    assert float(adversarial.generator_loss(np.ones((2, 2, 2, 1)), mode="lsgan")) == 0.0
+    assert float(adversarial.discriminator_accuracy(logits_real, logits_fake)) == pytest.approx(1 / 3)
+    np.testing.assert_allclose(adversarial.expert_reward(np.array([0.0])).numpy(), [np.log(2.0)], rtol=1e-6)
+    with pytest.raises(ValueError, match="'wgan'"):
+        adversarial.generator_loss(logits_fake, mode="wgan")
+
+
+def test_mlp_discriminator_shape():
+    discriminator = adversarial.build_mlp_discriminator(5, hidden_units=(8, 8), batch_norm=True)
+    assert tuple(discriminator(np.zeros((4, 5), np.float32)).shape) == (4, 1)
+    with pytest.raises(ValueError, match="input_dim"):
+        adversarial.build_mlp_discriminator(0)
+
+
+def test_cycle_loss_is_zero_for_identity_generators():
+    from keras import layers
+
+    model = tiny_cyclegan(source_shape=SHAPE, identity_weight=1.0)
+    model.compile()
+    model.source_to_target = layers.Identity()
+    model.target_to_source = layers.Identity()
+    rng = np.random.default_rng(0)
+    source, target = rng.random((2, *SHAPE), dtype=np.float32), rng.random((2, *SHAPE), dtype=np.float32)
+    losses = model.compute_losses(source, target)
+    assert float(losses["cycle_loss"]) == 0.0 and float(losses["identity_loss"]) == 0.0
+    assert float(cycle_consistency_loss(source, source + 0.25)) == pytest.approx(0.25)
+
+
+def test_patchgan_and_scalar_discriminator_shapes():
+    patch = tiny_cyclegan(patchgan=True)
+    scalar = tiny_cyclegan(patchgan=False)
+    images = np.zeros((2, SIZE, SIZE, 3), np.float32)
+    assert tuple(patch.target_discriminator(images).shape) == (2, SIZE // 4, SIZE // 4, 1)
+    assert tuple(scalar.target_discriminator(images).shape) == (2, 1)
+
+
+def test_latent_sampling_probabilities_favor_rare_codes():
+    latent = np.concatenate([np.zeros((95, 1)), np.full((5, 1), 10.0)]) + np.random.default_rng(0).normal(0, 0.1, (100, 1))
+    probabilities = latent_sampling_probabilities(latent, num_bins=10)
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert probabilities[95:].min() > 5 * probabilities[:95].max()
+
+
+# ----------------------------------------------------------------------------- shapes and bad input
+def test_vae_variants_shapes(frames):
+    images, labels = frames.float_images()[:4], frames.labels[:4]
+    for model in (tiny_vae(), tiny_vae(architecture="mlp", hidden_units=8), tiny_vae(num_classes=2, beta=4.0)):
+        condition = labels if model.config.conditional else None
+        mean, log_var = model.encode(images, condition)
+        assert mean.shape == (4, 2) and log_var.shape == (4, 2)
+        reconstruction = model.reconstruct(images, condition)
+        assert reconstruction.shape == (4, *SHAPE)
+        assert 0.0 <= float(tf.reduce_min(reconstruction)) and float(tf.reduce_max(reconstruction)) <= 1.0
+
+
+@pytest.mark.parametrize("make_model, call", [
+    (tiny_vae, lambda model, images: model.encode(images)),
+    (tiny_gan, lambda model, images: model.discriminate(images)),
+    (tiny_cyclegan, lambda model, images: model.translate_back(images)),
+    (tiny_dbvae, lambda model, images: model.predict_proba(images)),
+])
+def test_channel_last_input_raises_clear_error(make_model, call):
+    model = make_model()
+    channel_last = np.zeros((2, SIZE, SIZE, 3), np.float32)
+    with pytest.raises(ValueError, match=r"\(2, 16, 16, 3\).*channel-last.*\(batch, 3, 16, 16\)"):
+        call(model, channel_last)
+    wrong_size = np.zeros((2, 3, 32, 32), np.float32)
+    with pytest.raises(ValueError, match=r"\(2, 3, 32, 32\), expected \(batch, 3, 16, 16\)"):
+        call(model, wrong_size)
+
+
+def test_fit_with_wrong_image_size_raises(frames):
+    model = tiny_vae(image_shape=(3, 32, 32))
+    model.compile()
+    with pytest.raises(ValueError, match=r"expected \(batch, 3, 32, 32\)"):
+        model.fit(frames.to_dataset(8), epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+
+
+@pytest.mark.parametrize("bad_config", [
+    lambda: VAEConfig(architecture="rnn"),
+    lambda: VAEConfig(image_shape=(3, 30, 30)),
+    lambda: GANConfig(image_shape=(3, 48, 48)),
+    lambda: CycleGANConfig(source_shape=(1, 64, 64), target_shape=(3, 64, 64), identity_weight=1.0),
+    lambda: CycleGANConfig(source_shape=(3, 32, 32), target_shape=(3, 64, 64)),
+])
+def test_bad_configs_raise(bad_config):
+    with pytest.raises(ValueError):
+        bad_config()
+
+
+def test_conditional_vae_needs_labels(frames):
+    with pytest.raises(ValueError, match="needs labels"):
+        tiny_vae(num_classes=2).encode(frames.float_images()[:2])
+
+
+# ----------------------------------------------------------------------------- training + save/load
+def _fit_and_check(model, dataset, tmp_path, sample_fn, steps=2, **fit_kwargs):
+    # Most tests compile with run_eagerly=True: for two steps of a tiny model, tracing the
+    # graph costs more than the steps; the VAE test and the CLI tests run the compiled graph.
+    history = model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, **fit_kwargs)
+    assert all(np.isfinite(values[-1]) for values in history.history.values()), history.history
+    path = model.save(tmp_path / f"{model.model_name}.zip")
+    loaded = type(model).load(path)
+    np.testing.assert_array_equal(np.asarray(sample_fn(model)), np.asarray(sample_fn(loaded)))
+    assert type(generative.load_model(path)) is type(model)
+    return history
+
+
+def test_vae_trains_logs_and_round_trips(frames, tmp_path):
+    common.seed_everything(0)
+    model = tiny_vae(num_classes=2)
+    model.compile()
+    images, labels = frames.float_images()[:4], frames.labels[:4]
+    callback = common.GenerativeTensorBoard(tmp_path / "logs", log_every_steps=1, num_preview=4)
+    history = _fit_and_check(model, frames.to_dataset(8, repeat=True), tmp_path,
+                             lambda m: m.reconstruct(images, labels), callbacks=[callback])
+    assert {"loss", "reconstruction_loss", "kl_loss"} <= set(history.history)
+    assert list((tmp_path / "logs").glob("events.out.tfevents.*"))
+
+
+def test_gan_trains_only_the_right_variables_and_round_trips(frames, tmp_path):
+    common.seed_everything(0)
+    model = tiny_gan()
+    model.compile(run_eagerly=True)
+    _fit_and_check(model, frames.to_dataset(8, repeat=True, with_labels=False), tmp_path,
+                   lambda m: m.generate(3, seed=1))
+    assert model.generator_optimizer.iterations.numpy() == 2 == model.discriminator_optimizer.iterations.numpy()
+
+
+def test_generator_step_leaves_discriminator_unchanged():
+    """Phase 2 of the update must not move the discriminator: check with a zero-lr discriminator."""
+    import keras
+
+    common.seed_everything(0)
+    model = tiny_gan()
+    model.compile(discriminator_optimizer=keras.optimizers.SGD(0.0))
+    before = [w.numpy().copy() for w in model.discriminator.trainable_variables]
+    generator_before = [w.numpy().copy() for w in model.generator.trainable_variables]
+    model.train_step(np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32))
+    for old, new in zip(before, model.discriminator.trainable_variables):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert any(not np.array_equal(old, new.numpy()) for old, new in zip(generator_before, model.generator.trainable_variables))
+
+
+def test_cyclegan_and_autoencoder_train_and_round_trip(frames, tmp_path):
+    common.seed_everything(0)
+    gray, color = frames.grayscale(), frames.float_images()
+    model = tiny_cyclegan()
+    model.compile(run_eagerly=True)
+    model.set_preview(gray[:2])
+    _fit_and_check(model, unpaired_dataset(gray, color, 8), tmp_path, lambda m: m.translate(gray[:3]))
+    assert model.preview_images(4).shape == (4, 3, SIZE, SIZE)
+    baseline = AutoencoderTranslator(model.config)
+    baseline.compile(run_eagerly=True)
+    paired = data.make_image_dataset(gray, color, batch_size=8, repeat=True)
+    _fit_and_check(baseline, paired, tmp_path, lambda m: m.translate(gray[:3]))
+    psnr = peak_signal_to_noise_ratio(np.asarray(baseline.translate(gray)), color)
+    assert np.isfinite(psnr) and psnr > 0
+
+
+def test_dbvae_trains_with_resampling_and_round_trips(frames, tmp_path):
+    common.seed_everything(0)
+    images, labels, is_rare = make_rare_subgroup_task(frames.float_images(), frames.labels, rare_fraction=0.2, seed=0)
+    assert is_rare.any() and set(np.unique(labels)) == {0, 1}
+    model = tiny_dbvae()
+    model.compile(run_eagerly=True)
+    batches = DebiasingBatches(model, images, labels, batch_size=8, debias=True, seed=0)
+    _fit_and_check(model, batches, tmp_path, lambda m: m.predict_proba(images[:5]))
+    batches.resample()
+    assert batches.positive_probabilities.sum() == pytest.approx(1.0)
+    assert len(batches) == len(images) // 8
+
+
+def test_latent_plots(frames, tmp_path):
+    model = tiny_vae()
+    generative.plot_latent_space(model, frames.float_images(), frames.labels, tmp_path / "space.png", frames.games)
+    generative.plot_latent_traversal(model, tmp_path / "traversal.png", values=[-1, 0, 1])
+    generative.plot_latent_traversal(model, tmp_path / "grid.png", values=[-1, 1], grid_2d=True)
+    for name in ("space.png", "traversal.png", "grid.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- CLI
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="agents-zoo")
+    cli.add_subcommand(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_cli_help_lists_models(capsys):
+    with pytest.raises(SystemExit):
+        _parse(["generative", "train", "--help"])
+    out = capsys.readouterr().out
+    assert "--envs" in out and "cyclegan" in out and "--batch-size" in out
+
+
+@pytest.mark.parametrize("model, extra", [("vae", ["--architecture", "mlp"]), ("gan", ["--filters", "4"])])
+def test_cli_train_tiny_budget(model, extra, tmp_path):
+    out = tmp_path / model
+    args = _parse(["generative", "train", model, "--envs", "Pong", "Breakout", "--steps", "2", "--batch-size", "8",
+                   "--frames", "16", "--image-size", str(SIZE), "--out", str(out), "--seed", "0", "--quiet", *extra])
+    assert cli.run(args) == 0
+    assert (out / "model.zip").is_file() and (out / "samples.png").is_file()
+    summary = json.loads((out / "config.json").read_text())
+    assert summary["model"] == model and summary["steps"] == 2
+    generative.load_model(out / "model.zip")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, extra", [("cvae", []), ("beta-vae", []), ("cyclegan", ["--task", "games"]),
+                                          ("cyclegan", ["--task", "colorize"]), ("dbvae", [])])
+def test_cli_train_other_models(model, extra, tmp_path):
+    args = _parse(["generative", "train", model, "--envs", "Pong", "Breakout", "--steps", "2", "--batch-size", "8",
+                   "--frames", "32", "--image-size", "32", "--filters", "4", "--out", str(tmp_path), "--quiet", *extra])
+    assert cli.run(args) == 0
+    assert (tmp_path / "model.zip").is_file()
+
+
+def test_keras_dataset_loader_validates_name():
+    with pytest.raises(ValueError, match="'svhn'"):
+        data.load_keras_dataset("svhn")
