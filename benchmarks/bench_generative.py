@@ -1,0 +1,315 @@
+"""Quality and CPU throughput of the generative models, each against a baseline, on held-out
+Atari frames generated here by random agents (no download).
+
+    python -m benchmarks.bench_generative             # defaults: a few minutes on 2 CPU cores
+    python -m benchmarks.bench_generative --quick     # tiny end-to-end smoke run
+    python -m benchmarks.bench_generative --scale 4   # 4x the training budgets
+
+Protocol. Frames of ``--envs`` (64x64, channel-first) are collected once and split 80/20 into
+train and held-out sets with ``--seed``. Every number below is measured on the held-out set:
+
+* VAE (CNN and MLP): reconstruction MSE per pixel vs the mean-frame baseline (the train mean).
+* GAN: a two-sample classifier test. At each checkpoint a fresh small CNN is trained to tell
+  held-out real frames from generated ones and scored on a disjoint half; 50% is
+  indistinguishable, 100% trivially separable. Plus a sample grid PNG.
+* CycleGAN colorization (gray -> color, trained unpaired) vs a paired autoencoder colorizer of
+  the same generator size trained for the same steps on the same frames; PSNR against the true
+  color frames (and the trivial "gray copied to RGB" baseline).
+* DB-VAE on "is it a <first env> frame?" where color-inverted frames are common among negatives
+  and rare among positives: accuracy on the rare subgroup (inverted positives) with adaptive
+  resampling vs the same model with uniform sampling, same steps.
+* Throughput: images per second of each model's compiled train step (median batch time after
+  two warm-up batches). The machine may be shared: compare ratios, not seconds.
+
+Writes ``benchmarks/results/generative.json`` and ``.md`` (atomically) and
+``generative_gan_samples.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark the generative models (VAE, GAN, CycleGAN, DB-VAE) on generated Atari frames.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--envs", nargs="+", default=["Pong", "Breakout", "SpaceInvaders", "Freeway"],
+                        help="games whose random-agent frames form the data (the first is the DB-VAE positive class)")
+    parser.add_argument("--frames", type=int, default=2400, help="frames collected in total (80%% train, 20%% held out)")
+    parser.add_argument("--image-size", type=int, default=64, help="side of the square frames")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every model")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every training budget")
+    parser.add_argument("--seed", type=int, default=0, help="data split, envs and model seeds")
+    parser.add_argument("--only", nargs="+", choices=("vae", "gan", "cyclegan", "dbvae"),
+                        default=["vae", "gan", "cyclegan", "dbvae"], help="run only these parts")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets and 32x32 frames: a smoke run")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="frame cache (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results are written")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.image_size, args.scale = min(args.frames, 320), 32, 0.05
+    args.suffix = "_quick" if args.quick else ""  # a smoke run never overwrites the real results
+    return args
+
+
+def steps(args, default: int) -> int:
+    return max(2, int(round(default * args.scale)))
+
+
+def fit_timed(model, dataset, num_steps: int, batch_size: int):
+    from generative.common import ThroughputMeter
+
+    meter = ThroughputMeter(batch_size)
+    started = time.perf_counter()
+    model.fit(dataset, epochs=1, steps_per_epoch=num_steps, verbose=0, shuffle=False, callbacks=[meter])
+    return {"steps": num_steps, "seconds": round(time.perf_counter() - started, 1),
+            "images_per_second": round(meter.images_per_second, 1)}
+
+
+# ----------------------------------------------------------------------------- VAE
+def bench_vae(args, train, test):
+    from generative import common
+    from generative.vae import VAE, VAEConfig
+
+    held_out = test.float_images()
+    baseline = float(np.mean((held_out - train.float_images().mean(axis=0)) ** 2))
+    rows = []
+    for architecture in ("cnn", "mlp"):
+        common.seed_everything(args.seed)
+        model = VAE(VAEConfig(image_shape=held_out.shape[1:], architecture=architecture, latent_dim=16,
+                              dense_units=64, hidden_units=512))
+        model.compile()
+        timing = fit_timed(model, train.to_dataset(args.batch_size, seed=args.seed, repeat=True), steps(args, 400),
+                           args.batch_size)
+        reconstruction = np.concatenate([np.asarray(model.reconstruct(held_out[i : i + 256]))
+                                         for i in range(0, len(held_out), 256)])
+        mse = float(np.mean((reconstruction - held_out) ** 2))
+        rows.append({"model": f"vae-{architecture}", "metric": "held-out reconstruction MSE", "value": round(mse, 5),
+                     "baseline": "mean frame", "baseline_value": round(baseline, 5),
+                     "ratio": round(mse / baseline, 3), "parameters": model.count_params(), **timing})
+    return rows
+
+
+# ----------------------------------------------------------------------------- GAN
+def two_sample_accuracy(real: np.ndarray, fake: np.ndarray, seed: int, train_steps: int) -> float:
+    """Held-out accuracy of a small CNN trained to tell ``real`` from ``fake`` (half each for training)."""
+    import keras
+    from keras import layers
+
+    from generative import common
+
+    common.seed_everything(seed)
+    count = min(len(real), len(fake))
+    images = np.concatenate([real[:count], fake[:count]]).transpose(0, 2, 3, 1)  # NHWC for the CPU convs
+    labels = np.concatenate([np.ones(count), np.zeros(count)]).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(images))
+    half = len(order) // 2
+    classifier = keras.Sequential([
+        keras.Input(images.shape[1:]),
+        layers.Conv2D(16, 4, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(32, 4, strides=2, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(1),
+    ])
+    classifier.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    batch = 32
+    classifier.fit(images[order[:half]], labels[order[:half]], batch_size=batch,
+                   epochs=max(1, int(np.ceil(train_steps * batch / half))), verbose=0)
+    logits = classifier.predict(images[order[half:]], verbose=0)[:, 0]
+    return float(np.mean((logits > 0) == (labels[order[half:]] > 0.5)))
+
+
+def bench_gan(args, train, test):
+    from generative import common
+    from generative.gan import GAN, GANConfig
+
+    common.seed_everything(args.seed)
+    real = test.float_images()
+    model = GAN(GANConfig(image_shape=real.shape[1:], latent_dim=64, generator_filters=16, discriminator_filters=16))
+    model.compile()
+    dataset = train.to_dataset(args.batch_size, seed=args.seed, repeat=True, with_labels=False)
+    total_steps = steps(args, 900)
+    checkpoints = sorted({0, total_steps // 3, total_steps})
+    classifier_steps = steps(args, 150)
+    curve, timings, done = [], [], 0
+    for checkpoint in checkpoints:
+        if checkpoint > done:
+            timings.append(fit_timed(model, dataset, checkpoint - done, args.batch_size))
+            done = checkpoint
+        fake = np.asarray(model.generate(len(real), seed=args.seed + 1))
+        curve.append({"gan_steps": checkpoint,
+                      "two_sample_accuracy": round(two_sample_accuracy(real, fake, args.seed, classifier_steps), 3)})
+    grid = args.out / f"generative{args.suffix}_gan_samples.png"
+    common.save_image_grid(model.preview_images(64), grid)
+    seconds = sum(t["seconds"] for t in timings)
+    return [{"model": "gan", "metric": "two-sample classifier accuracy (0.5 = indistinguishable)",
+             "value": curve[-1]["two_sample_accuracy"], "baseline": "untrained generator",
+             "baseline_value": curve[0]["two_sample_accuracy"], "curve": curve, "samples_png": grid.name,
+             "parameters": model.count_params(), "steps": total_steps, "seconds": round(seconds, 1),
+             "images_per_second": timings[-1]["images_per_second"]}]
+
+
+# ----------------------------------------------------------------------------- CycleGAN
+def bench_cyclegan(args, train, test):
+    from generative import common, data
+    from generative.cyclegan import AutoencoderTranslator, CycleGAN, CycleGANConfig, peak_signal_to_noise_ratio
+    from generative.cyclegan import unpaired_dataset
+
+    gray, color = train.grayscale(), train.float_images()
+    test_gray, test_color = test.grayscale(), test.float_images()
+    config = CycleGANConfig(source_shape=gray.shape[1:], target_shape=color.shape[1:], filters=16, depth=3,
+                            discriminator_filters=16, identity_weight=0.0)
+    num_steps = steps(args, 300)
+
+    def psnr(model):
+        colored = np.concatenate([np.asarray(model.translate(test_gray[i : i + 256]))
+                                  for i in range(0, len(test_gray), 256)])
+        return round(peak_signal_to_noise_ratio(colored, test_color), 2)
+
+    common.seed_everything(args.seed)
+    # Unpaired: source and target batches are shuffled independently.
+    cyclegan = CycleGAN(config)
+    cyclegan.compile()
+    cycle_timing = fit_timed(cyclegan, unpaired_dataset(gray, color, args.batch_size, seed=args.seed), num_steps,
+                             args.batch_size)
+    common.seed_everything(args.seed)
+    autoencoder = AutoencoderTranslator(config)
+    autoencoder.compile()
+    paired = data.make_image_dataset(gray, color, batch_size=args.batch_size, seed=args.seed, repeat=True)
+    autoencoder_timing = fit_timed(autoencoder, paired, num_steps, args.batch_size)
+    gray_as_rgb = round(peak_signal_to_noise_ratio(np.repeat(test_gray, 3, axis=1), test_color), 2)
+    cyclegan_psnr, autoencoder_psnr = psnr(cyclegan), psnr(autoencoder)
+    return [
+        {"model": "cyclegan (unpaired)", "metric": "colorization PSNR dB", "value": cyclegan_psnr,
+         "baseline": "autoencoder colorizer (paired)", "baseline_value": autoencoder_psnr,
+         "gray_copied_to_rgb_psnr": gray_as_rgb, "parameters": cyclegan.count_params(), **cycle_timing},
+        {"model": "autoencoder colorizer (paired)", "metric": "colorization PSNR dB", "value": autoencoder_psnr,
+         "baseline": "gray copied to RGB", "baseline_value": gray_as_rgb, "parameters": autoencoder.count_params(),
+         **autoencoder_timing},
+    ]
+
+
+# ----------------------------------------------------------------------------- DB-VAE
+def bench_dbvae(args, train, test):
+    from generative import common
+    from generative.common import ThroughputMeter
+    from generative.dbvae import DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, make_rare_subgroup_task
+
+    images, labels, is_rare = make_rare_subgroup_task(train.float_images(), train.labels, rare_fraction=0.02,
+                                                      seed=args.seed)
+    # Held-out: every positive twice (as is and inverted), negatives half inverted.
+    test_images, test_labels, _ = make_rare_subgroup_task(test.float_images(), test.labels, rare_fraction=0.0,
+                                                          seed=args.seed + 1)
+    positives = test.float_images()[test.labels == 0]
+    rare_images = 1.0 - positives
+    rows, epochs = [], max(1, int(round(4 * args.scale))) if not args.quick else 1
+    results = {}
+    for debias in (True, False):
+        common.seed_everything(args.seed)
+        model = DebiasingVAE(DebiasingVAEConfig(image_shape=images.shape[1:], latent_dim=8))
+        model.compile()
+        batches = DebiasingBatches(model, images, labels, args.batch_size, debias=debias, seed=args.seed)
+        num_steps = len(batches) * epochs
+        meter = ThroughputMeter(args.batch_size)
+        started = time.perf_counter()
+        model.fit(batches, epochs=epochs, verbose=0, callbacks=[meter])
+        accuracy = lambda x, y: float(np.mean((model.predict_proba(x) > 0.5) == (y > 0.5)))  # noqa: E731
+        results[debias] = {
+            "rare": round(accuracy(rare_images, np.ones(len(rare_images))), 3),
+            "common_positive": round(accuracy(positives, np.ones(len(positives))), 3),
+            "overall": round(accuracy(test_images, test_labels), 3),
+            "steps": num_steps, "seconds": round(time.perf_counter() - started, 1),
+            "images_per_second": round(meter.images_per_second, 1), "parameters": model.count_params(),
+        }
+    for debias in (True, False):
+        result = results[debias]
+        rows.append({"model": "dbvae (resampling)" if debias else "same classifier, uniform sampling",
+                     "metric": "accuracy on rare subgroup (inverted positives)", "value": result["rare"],
+                     "baseline": "uniform sampling" if debias else "-",
+                     "baseline_value": results[False]["rare"] if debias else None,
+                     "common_positive_accuracy": result["common_positive"], "overall_accuracy": result["overall"],
+                     "rare_training_examples": int(is_rare.sum()), "positives": int(labels.sum()),
+                     **{k: result[k] for k in ("parameters", "steps", "seconds", "images_per_second")}})
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+def markdown(report) -> str:
+    lines = [
+        "# Generative models on generated Atari frames",
+        "",
+        f"Frames: {report['settings']['envs']}, {report['settings']['frames']} collected "
+        f"({report['settings']['train_frames']} train / {report['settings']['test_frames']} held out), "
+        f"{report['settings']['image_size']}x{report['settings']['image_size']}, batch {report['settings']['batch_size']}, "
+        f"seed {report['settings']['seed']}. Total {report['seconds']} s on {report['settings']['cpu_count']} CPU cores "
+        "(shared machine: compare ratios, not seconds).",
+        "",
+        "| model | metric (held out) | value | baseline | baseline value | train steps | images/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        lines.append(f"| {row['model']} | {row['metric']} | {row['value']} | {row['baseline']} | "
+                     f"{row['baseline_value'] if row['baseline_value'] is not None else '-'} | {row['steps']} | "
+                     f"{row['images_per_second']} |")
+    for row in report["rows"]:
+        if "curve" in row:
+            lines += ["", "GAN two-sample classifier accuracy by training step: "
+                      + ", ".join(f"{p['gan_steps']}: {p['two_sample_accuracy']}" for p in row["curve"])
+                      + f". Samples: `{row['samples_png']}`."]
+        if "gray_copied_to_rgb_psnr" in row:
+            lines += ["", f"Colorization: gray copied to RGB gives {row['gray_copied_to_rgb_psnr']} dB."]
+        if "common_positive_accuracy" in row:
+            lines += ["", f"{row['model']}: common positives {row['common_positive_accuracy']}, overall "
+                      f"{row['overall_accuracy']} ({row['rare_training_examples']} rare of {row['positives']} "
+                      "training positives)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from agents_zoo.core.serialization import atomic_write_text
+    from generative import data
+
+    started = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as temporary:
+        frames = data.collect_frames(args.envs, args.frames, image_size=args.image_size, seed=args.seed,
+                                     cache_dir=args.cache_dir or temporary)
+    train, test = frames.split(0.2, seed=args.seed)
+    rows = []
+    for part, bench in (("vae", bench_vae), ("gan", bench_gan), ("cyclegan", bench_cyclegan), ("dbvae", bench_dbvae)):
+        if part in args.only:
+            part_started = time.time()
+            rows += bench(args, train, test)
+            print(f"[{part}] done in {time.time() - part_started:.0f} s", file=sys.stderr, flush=True)
+    report = {
+        "benchmark": "generative",
+        "settings": {"envs": list(frames.games), "frames": len(frames), "train_frames": len(train),
+                     "test_frames": len(test), "image_size": args.image_size, "batch_size": args.batch_size,
+                     "scale": args.scale, "seed": args.seed, "quick": args.quick, "cpu_count": os.cpu_count()},
+        "rows": rows,
+        "seconds": round(time.time() - started, 1),
+    }
+    atomic_write_text(args.out / f"generative{args.suffix}.json", json.dumps(report, indent=2))
+    text = markdown(report)
+    atomic_write_text(args.out / f"generative{args.suffix}.md", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
