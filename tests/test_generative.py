@@ -329,3 +329,13 @@ def test_cli_train_other_models(model, extra, tmp_path):
 def test_keras_dataset_loader_validates_name():
     with pytest.raises(ValueError, match="'svhn'"):
         data.load_keras_dataset("svhn")
+
+
+@pytest.mark.slow
+def test_benchmark_script_quick(tmp_path):
+    from benchmarks import bench_generative
+
+    assert bench_generative.main(["--quick", "--only", "vae", "dbvae", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "generative_quick.json").read_text())
+    assert {row["model"] for row in report["rows"]} >= {"vae-cnn", "dbvae (resampling)"}
+    assert (tmp_path / "generative_quick.md").read_text().startswith("# Generative")
