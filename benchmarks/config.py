@@ -1,0 +1,324 @@
+"""Sweep configs: one JSON file -> a validated list of runs.
+
+A config lists experiments; each experiment is (algorithm, env, budget, hyperparameters,
+seeds, libraries). Every experiment is run by our implementation and by the reference library
+with the same hyperparameters (translated by ``benchmarks.translate``) and the same seeds.
+
+    {
+      "name": "quick",
+      "description": "PPO on CartPole-v1, a tiny budget: the README smoke test",
+      "seeds": [0, 1],
+      "evaluation": {"eval_every": 4000, "n_eval_episodes": 5, "n_final_episodes": 10},
+      "random_baseline": true,
+      "experiments": [
+        {"algo": "ppo", "env": "CartPole-v1", "budget": 16000, "libraries": ["ours", "sb3"],
+         "target_return": 500, "hyperparameters": {"n_envs": 8, "n_steps": 32, ...}}
+      ]
+    }
+
+Top-level ``seeds`` and ``evaluation`` are defaults that an experiment may override. With
+``random_baseline`` our ``random`` agent is evaluated once per (env, seed) to anchor the
+normalized scores. A bad key or value raises ``ConfigError`` naming where it is, the value and
+what was expected; unknown algorithm, library and env names come with the closest match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+ALGORITHMS = ("ppo", "a2c", "dqn", "gail", "random")
+LIBRARIES = ("ours", "sb3", "imitation")
+# The reference implementation each algorithm is compared with.
+REFERENCE_LIBRARY = {"ppo": "sb3", "a2c": "sb3", "dqn": "sb3", "gail": "imitation"}
+LIBRARIES_FOR_ALGORITHM = {"ppo": ("ours", "sb3"), "a2c": ("ours", "sb3"), "dqn": ("ours", "sb3"),
+                           "gail": ("ours", "imitation"), "random": ("ours",)}
+# Algorithms whose agents only act in discrete action spaces (checked against the env up front).
+DISCRETE_ONLY = {"dqn"}
+
+TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "experiments")
+EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "seeds", "evaluation",
+                   "target_return", "env_kwargs", "demonstrations", "notes")
+DEMONSTRATION_KEYS = ("expert", "expert_timesteps", "expert_hyperparameters", "n_episodes", "seed")
+EXPERT_TRAINERS = ("sb3-ppo", "ppo", "trpo")
+EVALUATION_KEYS = ("eval_every", "n_eval_episodes", "n_final_episodes")
+DEFAULT_EVALUATION = {"eval_every": 10_000, "n_eval_episodes": 10, "n_final_episodes": 20}
+RANDOM_BASELINE_EPISODES_KEY = "n_final_episodes"
+
+
+class ConfigError(ValueError):
+    """A sweep config that cannot be run; the message names the key, the value and the expectation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    eval_every: int
+    """Env steps between learning-curve evaluations."""
+    n_eval_episodes: int
+    """Episodes per learning-curve point."""
+    n_final_episodes: int
+    """Episodes of the final evaluation after training."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run: everything a child process needs, as plain JSON-able values."""
+
+    algo: str
+    env: str
+    library: str
+    seed: int
+    budget: int
+    hyperparameters: dict[str, Any]
+    evaluation: Evaluation
+    env_kwargs: dict[str, Any]
+    target_return: float | None = None
+    demonstrations: dict[str, Any] | None = None
+    """GAIL only: how the expert episodes both libraries imitate are made (see runner.ensure_demonstrations)."""
+
+    @property
+    def hyperparameter_hash(self) -> str:
+        """Hash of everything besides (algo, env, library, seed, budget) that changes the result."""
+        payload = {"hyperparameters": self.hyperparameters, "evaluation": dataclasses.asdict(self.evaluation),
+                   "env_kwargs": self.env_kwargs, "demonstrations": self.demonstrations}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """Identifies a finished run: a re-run sweep skips runs whose key is already in the results."""
+        return {"algo": self.algo, "env": self.env, "library": self.library, "seed": self.seed,
+                "budget": self.budget, "hyperparameter_hash": self.hyperparameter_hash}
+
+    @property
+    def key_text(self) -> str:
+        return canonical_json(self.key)
+
+    @property
+    def label(self) -> str:
+        return f"{self.env}__{self.algo}__{self.library}__seed{self.seed}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
+        return cls(**{**data, "evaluation": Evaluation(**data["evaluation"])})
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    name: str
+    description: str
+    runs: tuple[RunSpec, ...]
+    source: str
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- loading
+def shipped_config_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("benchmarks").joinpath("configs").iterdir()
+                  if p.name.endswith(".json"))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path to a JSON file, or the name of a shipped config (``quick`` -> configs/quick.json)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = resources.files("benchmarks").joinpath("configs", f"{name_or_path}.json")
+    if shipped.is_file():
+        return Path(str(shipped))
+    names = shipped_config_names()
+    close = difflib.get_close_matches(name_or_path, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"config {name_or_path!r} is neither a file nor a shipped config name.{hint} "
+                      f"Shipped configs: {', '.join(names)}")
+
+
+def load_config(name_or_path: str, *, check_envs: bool = True) -> SweepConfig:
+    path = resolve_config_path(name_or_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    return parse_config(data, source=str(path), check_envs=check_envs)
+
+
+def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) -> SweepConfig:
+    where = source
+    _expect(isinstance(data, dict), f"{where}: the config must be a JSON object, got {type(data).__name__}")
+    _check_keys(data, TOP_LEVEL_KEYS, where)
+    for required in ("name", "experiments"):
+        _expect(required in data, f"{where}: missing required key {required!r}")
+    name = data["name"]
+    _expect(isinstance(name, str) and name.replace("-", "").replace("_", "").isalnum(),
+            f"{where}: 'name' must be a word of letters, digits, '-' or '_' (it names the results folder), got {name!r}")
+    description = data.get("description", "")
+    _expect(isinstance(description, str), f"{where}: 'description' must be a string, got {description!r}")
+    default_seeds = _parse_seeds(data.get("seeds", [0]), f"{where}: 'seeds'")
+    default_evaluation = _parse_evaluation(data.get("evaluation", {}), DEFAULT_EVALUATION, f"{where}: 'evaluation'")
+    random_baseline = data.get("random_baseline", True)
+    _expect(isinstance(random_baseline, bool), f"{where}: 'random_baseline' must be true or false, got {random_baseline!r}")
+    experiments = data["experiments"]
+    _expect(isinstance(experiments, list) and experiments,
+            f"{where}: 'experiments' must be a non-empty list, got {experiments!r}")
+
+    runs: list[RunSpec] = []
+    baseline_runs: dict[tuple[str, int], RunSpec] = {}
+    for index, experiment in enumerate(experiments):
+        at = f"{where}: experiments[{index}]"
+        _expect(isinstance(experiment, dict), f"{at} must be an object, got {experiment!r}")
+        _check_keys(experiment, EXPERIMENT_KEYS, at)
+        for required in ("algo", "env", "budget"):
+            _expect(required in experiment, f"{at}: missing required key {required!r}")
+        algo = _parse_choice(experiment["algo"], ALGORITHMS, f"{at}.algo", "algorithm")
+        env = experiment["env"]
+        _expect(isinstance(env, str) and env, f"{at}.env must be an env id string, got {env!r}")
+        if check_envs:
+            _check_env(env, algo, f"{at}.env")
+        budget = experiment["budget"]
+        _expect(_is_int(budget) and budget >= 1, f"{at}.budget must be a positive int of env steps, got {budget!r}")
+        libraries = experiment.get("libraries", list(LIBRARIES_FOR_ALGORITHM[algo]))
+        _expect(isinstance(libraries, list) and libraries, f"{at}.libraries must be a non-empty list, got {libraries!r}")
+        for library in libraries:
+            _parse_choice(library, LIBRARIES, f"{at}.libraries", "library")
+            _expect(library in LIBRARIES_FOR_ALGORITHM[algo],
+                    f"{at}.libraries: {library!r} has no {algo!r}; expected one of {list(LIBRARIES_FOR_ALGORITHM[algo])}")
+        _expect(len(set(libraries)) == len(libraries), f"{at}.libraries lists a library twice: {libraries!r}")
+        hyperparameters = experiment.get("hyperparameters", {})
+        _expect(isinstance(hyperparameters, dict), f"{at}.hyperparameters must be an object, got {hyperparameters!r}")
+        from benchmarks import translate  # late: translate imports this module's names
+
+        for library in libraries:
+            try:
+                translate.check_hyperparameters(algo, library, hyperparameters)
+            except ValueError as exc:
+                raise ConfigError(f"{at}.hyperparameters: {exc}") from None
+        env_kwargs = experiment.get("env_kwargs", {})
+        _expect(isinstance(env_kwargs, dict), f"{at}.env_kwargs must be an object, got {env_kwargs!r}")
+        target = experiment.get("target_return")
+        _expect(target is None or (_is_number(target)), f"{at}.target_return must be a number, got {target!r}")
+        demonstrations = _parse_demonstrations(experiment.get("demonstrations"), algo, f"{at}.demonstrations")
+        seeds = _parse_seeds(experiment["seeds"], f"{at}.seeds") if "seeds" in experiment else default_seeds
+        evaluation = _parse_evaluation(experiment.get("evaluation", {}), dataclasses.asdict(default_evaluation),
+                                       f"{at}.evaluation")
+        _expect(evaluation.eval_every <= budget,
+                f"{at}.evaluation.eval_every ({evaluation.eval_every}) must not exceed the budget ({budget})")
+        for library in libraries:
+            for seed in seeds:
+                runs.append(RunSpec(algo, env, library, seed, int(budget), hyperparameters, evaluation, env_kwargs,
+                                    None if target is None else float(target), demonstrations))
+        if random_baseline and algo != "random":
+            for seed in seeds:
+                # Budget 0: the random agent is only evaluated; it has nothing to learn.
+                baseline = RunSpec("random", env, "ours", seed, 0, {}, Evaluation(0, 0, evaluation.n_final_episodes),
+                                   env_kwargs)
+                baseline_runs.setdefault((env, seed), baseline)
+    keys = [run.key_text for run in runs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    _expect(not duplicates, f"{where}: the same run is listed twice: {duplicates[0] if duplicates else ''}")
+    all_runs = runs + [run for run in baseline_runs.values() if run.key_text not in set(keys)]
+    return SweepConfig(name=name, description=description, runs=tuple(all_runs), source=source)
+
+
+# ----------------------------------------------------------------------------- checks
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}.{hint} Known keys: {', '.join(known)}")
+
+
+def _parse_choice(value: Any, choices: tuple[str, ...], where: str, what: str) -> str:
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"{where}: unknown {what} {value!r}.{hint} Expected one of: {', '.join(choices)}")
+
+
+def _parse_seeds(value: Any, where: str) -> tuple[int, ...]:
+    _expect(isinstance(value, list) and value and all(_is_int(s) and s >= 0 for s in value),
+            f"{where} must be a non-empty list of non-negative ints, got {value!r}")
+    _expect(len(set(value)) == len(value), f"{where} lists a seed twice: {value!r}")
+    return tuple(value)
+
+
+def _parse_evaluation(value: Any, defaults: dict[str, int], where: str) -> Evaluation:
+    _expect(isinstance(value, dict), f"{where} must be an object, got {value!r}")
+    _check_keys(value, EVALUATION_KEYS, where)
+    merged = {**defaults, **value}
+    for key in EVALUATION_KEYS:
+        _expect(_is_int(merged[key]) and merged[key] >= 1, f"{where}.{key} must be a positive int, got {merged[key]!r}")
+    return Evaluation(**merged)
+
+
+def _parse_demonstrations(value: Any, algo: str, where: str) -> dict[str, Any] | None:
+    if algo != "gail":
+        _expect(value is None, f"{where}: only GAIL experiments take demonstrations, this one is {algo!r}")
+        return None
+    _expect(isinstance(value, dict), f"{where}: GAIL experiments need a demonstrations object with keys "
+                                     f"{', '.join(DEMONSTRATION_KEYS)}, got {value!r}")
+    _check_keys(value, DEMONSTRATION_KEYS, where)
+    settings = {"expert": "sb3-ppo", "expert_timesteps": 100_000, "expert_hyperparameters": {}, "n_episodes": 60,
+                "seed": 0, **value}
+    _parse_choice(settings["expert"], EXPERT_TRAINERS, f"{where}.expert", "expert trainer")
+    for key in ("expert_timesteps", "n_episodes"):
+        _expect(_is_int(settings[key]) and settings[key] >= 1, f"{where}.{key} must be a positive int, got {settings[key]!r}")
+    _expect(_is_int(settings["seed"]) and settings["seed"] >= 0, f"{where}.seed must be a non-negative int, got {settings['seed']!r}")
+    _expect(isinstance(settings["expert_hyperparameters"], dict),
+            f"{where}.expert_hyperparameters must be an object, got {settings['expert_hyperparameters']!r}")
+    return settings
+
+
+def _check_env(env_id: str, algo: str, where: str) -> None:
+    """Unknown ids fail with the closest registered id; DQN on a continuous env fails here, not in a child."""
+    import gymnasium as gym
+
+    from agents_zoo.core.envs import UnknownEnvError, check_env_id
+
+    if env_id.startswith("seals/"):
+        try:
+            import seals  # noqa: F401 - registers the seals/ ids
+        except ImportError:
+            raise ConfigError(f"{where}: {env_id!r} needs the seals package (pip install 'agents-zoo[bench]')") from None
+    try:
+        check_env_id(env_id)
+    except UnknownEnvError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if algo in DISCRETE_ONLY:
+        entry = gym.registry[env_id]
+        if not _has_discrete_actions(entry):
+            raise ConfigError(f"{where}: {algo!r} needs a discrete action space but {env_id!r} has continuous actions")
+
+
+_CONTINUOUS_HINTS = ("Pendulum", "Bullet", "MountainCarContinuous", "LunarLanderContinuous", "BipedalWalker")
+
+
+def _has_discrete_actions(entry: Any) -> bool:
+    # Building an env (an emulator, a physics engine) only to read its action space is slow;
+    # the ids with continuous actions are recognizable by name.
+    return not any(hint in entry.id for hint in _CONTINUOUS_HINTS)

@@ -1,0 +1,98 @@
+"""Where runs execute: a local pool (default) or a Ray cluster. Each run is its own process.
+
+Both executors call ``execute_run`` with the run's spec as JSON text, which starts
+``python -m benchmarks.runner`` in a fresh process and returns its result as JSON text. So a
+run is the same program under either executor (only the scheduling differs), and results cross
+process and machine boundaries as JSON, never as pickles.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+EXECUTORS = ("local", "ray")
+STDERR_TAIL_CHARS = 4000
+
+# on_done(spec_text, outcome): outcome is {"ok": True, "record": {...}} or {"ok": False, "error": "..."}.
+OnDone = Callable[[str, dict], None]
+
+
+def execute_run(spec_text: str) -> str:
+    """Run one spec in a child process; return {"ok": ..., "record" | "error": ...} as JSON text."""
+    with tempfile.TemporaryDirectory(prefix="agents-zoo-bench-") as folder:
+        spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
+        spec_path.write_text(spec_text, encoding="utf-8")
+        completed = subprocess.run([sys.executable, "-m", "benchmarks.runner", str(spec_path), str(result_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if completed.returncode == 0 and result_path.is_file():
+            return json.dumps({"ok": True, "record": json.loads(result_path.read_text(encoding="utf-8"))})
+        return json.dumps({"ok": False, "returncode": completed.returncode,
+                           "error": completed.stderr[-STDERR_TAIL_CHARS:]})
+
+
+def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int) -> None:
+    """A pool of ``workers`` threads, each waiting on one child process at a time."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(execute_run, text): text for text in spec_texts}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                on_done(futures[future], json.loads(future.result()))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: str | None) -> None:
+    """Ray tasks of one CPU each; ``address=None`` starts a local instance with ``workers`` CPUs.
+
+    On a cluster every node needs this package installed (``pip install agents-zoo[bench,ray]``):
+    the task runs ``python -m benchmarks.runner`` on whichever node Ray picks.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray: pip install 'agents-zoo[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        remote_run = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+        pending = {remote_run.remote(text): text for text in spec_texts}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                text = pending.pop(ref)
+                try:
+                    outcome = json.loads(ray.get(ref))
+                except ray.exceptions.RayError as exc:
+                    outcome = {"ok": False, "error": f"Ray task failed: {exc}"}
+                on_done(text, outcome)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", workers: int = 1,
+            address: str | None = None) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    if address is not None and executor != "ray":
+        raise ValueError(f"--address {address!r} is only used with --executor ray")
+    if executor == "local":
+        run_local(spec_texts, on_done, workers)
+    else:
+        run_ray(spec_texts, on_done, workers, address)

@@ -1,0 +1,182 @@
+"""One config, two libraries: translate benchmark hyperparameters into each library's arguments.
+
+Config hyperparameters use SB3's names (our agents use the same ones). The table below is the
+whole mapping; ``mapping_table_markdown()`` prints it (``agents-zoo bench --show-mapping``).
+A name outside the table is rejected for the reference library with the closest known name,
+and for ours by our agent's own config class (which names the closest field).
+
+Schedules: ``"lin_<start>"`` is RL-Zoo's linear schedule from ``start`` at the beginning of
+training to 0 at the end (SB3's ``progress_remaining * start``). It becomes a Python callable
+for SB3 and, for ours, ``<key>=start`` with ``<key>_schedule="linear"`` (our agents' spelling,
+agents/onpolicy.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+# (config name, ours, SB3 / imitation, note). "ours" is always the same name: our agents take SB3's names.
+SHARED_ROWS = [
+    ("n_envs", "n_envs", "make_vec_env(n_envs=...)", "same env id, one sync vector env each side"),
+    ("policy_hidden_sizes", "policy_hidden_sizes", "policy_kwargs.net_arch", "list of hidden sizes, separate actor/critic"),
+    ("activation", "activation", "policy_kwargs.activation_fn", "tanh -> nn.Tanh, relu -> nn.ReLU, elu -> nn.ELU, gelu -> nn.GELU"),
+    ("learning_rate", "learning_rate (+ learning_rate_schedule)", "learning_rate",
+     "\"lin_<x>\" -> linear x -> 0: SB3 callable / ours `learning_rate_schedule=\"linear\"`"),
+    ("clip_range (ppo)", "clip_range (+ clip_range_schedule)", "clip_range", "same as learning_rate"),
+    ("gamma", "gamma", "gamma", ""),
+    ("max_grad_norm", "max_grad_norm", "max_grad_norm", ""),
+    ("normalize", "normalize_observation + normalize_reward", "VecNormalize(norm_obs, norm_reward)",
+     "RL-Zoo's normalize: true"),
+]
+# Keyword arguments passed straight to the SB3 constructor under the same name.
+SB3_DIRECT = {
+    "ppo": ("n_steps", "batch_size", "n_epochs", "gae_lambda", "clip_range", "clip_range_vf", "normalize_advantage",
+            "ent_coef", "vf_coef", "use_sde", "sde_sample_freq", "target_kl"),
+    "a2c": ("n_steps", "gae_lambda", "ent_coef", "vf_coef", "rms_prop_eps", "use_rms_prop", "use_sde",
+            "sde_sample_freq", "normalize_advantage"),
+    "dqn": ("buffer_size", "learning_starts", "batch_size", "tau", "train_freq", "gradient_steps",
+            "target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps"),
+}
+SB3_POLICY_KWARGS = ("log_std_init", "ortho_init")
+# imitation's GAIL: the learner is an SB3 PPO; these go to GAIL(...) itself.
+GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_updates_per_round")
+SCHEDULE_KEYS = ("learning_rate", "clip_range")
+SHARED_KEYS = ("n_envs", "policy_hidden_sizes", "activation", "learning_rate", "gamma", "max_grad_norm", "normalize")
+ACTIVATIONS = ("tanh", "relu", "elu", "gelu")
+_LINEAR = re.compile(r"^lin_([0-9.eE+-]+)$")
+
+
+def reference_keys(algo: str) -> tuple[str, ...]:
+    if algo == "gail":
+        return SHARED_KEYS + SB3_DIRECT["ppo"] + SB3_POLICY_KWARGS + GAIL_ADVERSARIAL
+    return SHARED_KEYS + SB3_DIRECT.get(algo, ()) + SB3_POLICY_KWARGS
+
+
+def parse_schedule(value: Any, key: str) -> tuple[str, float]:
+    """A number -> ("constant", x); ``"lin_x"`` -> ("linear", x); anything else is an error naming it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "constant", float(value)
+    if isinstance(value, str):
+        match = _LINEAR.match(value)
+        if match:
+            try:
+                return "linear", float(match.group(1))
+            except ValueError:
+                pass
+    raise ValueError(f"{key} must be a number or a linear schedule like \"lin_1e-3\", got {value!r}")
+
+
+def check_hyperparameters(algo: str, library: str, hyperparameters: dict[str, Any]) -> None:
+    """Raise ValueError naming the first key or value the library cannot take."""
+    for key in SCHEDULE_KEYS:
+        if key in hyperparameters:
+            parse_schedule(hyperparameters[key], key)
+    if "activation" in hyperparameters and hyperparameters["activation"] not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {hyperparameters['activation']!r}")
+    if library == "ours":
+        _check_ours(algo, hyperparameters)
+        return
+    known = reference_keys(algo)
+    for key in hyperparameters:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{key!r} has no {library} equivalent for {algo}.{hint} "
+                             f"Mapped names: {', '.join(known)}")
+
+
+def _check_ours(algo: str, hyperparameters: dict[str, Any]) -> None:
+    # Our agent's config class validates names (closest match) and values; an agent that is
+    # not installed yet is reported when its run starts, so configs stay loadable meanwhile.
+    import agents_zoo
+
+    if algo not in agents_zoo.list_agents():
+        return
+    config_class = agents_zoo.get_agent_class(algo).config_class
+    config_class.from_dict(to_ours(algo, hyperparameters))
+
+
+# ----------------------------------------------------------------------------- ours
+def to_ours(algo: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """Our agents take SB3's names; only the schedule strings and ``normalize`` are rewritten."""
+    result: dict[str, Any] = {}
+    for key, value in hyperparameters.items():
+        if key == "normalize":
+            result["normalize_observation"] = bool(value)
+            result["normalize_reward"] = bool(value)
+        elif key in SCHEDULE_KEYS:
+            kind, start = parse_schedule(value, key)
+            result[key] = start
+            if kind == "linear":
+                result[f"{key}_schedule"] = "linear"
+        else:
+            result[key] = value
+    return result
+
+
+# ----------------------------------------------------------------------------- SB3 / imitation
+def to_sb3(algo: str, hyperparameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(constructor kwargs, harness settings) for SB3's PPO / A2C / DQN (GAIL: the learner PPO).
+
+    Harness settings are those that act outside the constructor: ``n_envs``, ``normalize`` and
+    for GAIL the adversarial trainer's arguments and the number of expert episodes.
+    """
+    import torch
+
+    direct = SB3_DIRECT["ppo" if algo == "gail" else algo]
+    kwargs: dict[str, Any] = {}
+    policy_kwargs: dict[str, Any] = {}
+    settings: dict[str, Any] = {"n_envs": 1, "normalize": False, "gail": {}}
+    for key, value in hyperparameters.items():
+        if key in ("n_envs", "normalize"):
+            settings[key] = value
+        elif key == "policy_hidden_sizes":
+            policy_kwargs["net_arch"] = list(value)
+        elif key == "activation":
+            policy_kwargs["activation_fn"] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU,
+                                              "gelu": torch.nn.GELU}[value]
+        elif key in SCHEDULE_KEYS:
+            kind, start = parse_schedule(value, key)
+            kwargs[key] = start if kind == "constant" else LinearSchedule(start)
+        elif key in SB3_POLICY_KWARGS:
+            policy_kwargs[key] = value
+        elif key in GAIL_ADVERSARIAL:
+            settings["gail"][key] = value
+        elif key in direct or key in ("gamma", "max_grad_norm"):
+            kwargs[key] = value
+        else:  # check_hyperparameters ran at config load; this guards direct callers
+            raise ValueError(f"{key!r} has no SB3 equivalent for {algo}")
+    if policy_kwargs:
+        kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs, settings
+
+
+class LinearSchedule:
+    """SB3 calls schedules with progress_remaining (1 -> 0); a class, not a lambda, so it prints."""
+
+    def __init__(self, start: float):
+        self.start = start
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.start
+
+    def __repr__(self) -> str:
+        return f"lin_{self.start!r}"
+
+
+def mapping_table_markdown() -> str:
+    lines = ["| config key | ours (agents_zoo.make) | reference (SB3 2.2.1 / imitation 1.0.1) | note |",
+             "|---|---|---|---|"]
+    for key, ours, reference, note in SHARED_ROWS:
+        lines.append(f"| `{key}` | `{ours}` | `{reference}` | {note} |")
+    for algo, keys in SB3_DIRECT.items():
+        lines.append(f"| {algo}: {', '.join(f'`{k}`' for k in keys)} | same names | same names | passed through |")
+    lines.append(f"| {', '.join(f'`{k}`' for k in SB3_POLICY_KWARGS)} | same names | `policy_kwargs.<name>` | |")
+    lines.append(f"| gail: {', '.join(f'`{k}`' for k in GAIL_ADVERSARIAL)} | same names | "
+                 "`imitation.algorithms.adversarial.gail.GAIL(...)` | learner: SB3 PPO with the ppo keys |")
+    lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "
+                 "| the same cached expert episodes feed both |")
+    lines.append("| `seed` (run) | `make(..., seed=s)` | `seed=s`, `env.seed(s)` | evaluation env seeded from s on both sides |")
+    return "\n".join(lines)
