@@ -201,8 +201,9 @@ class GenerativeTensorBoard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._write_scalars(logs, "epoch")
         preview = getattr(self.model, "preview_images", None)
-        if preview is not None:
-            grid = image_grid(preview(self.num_preview))
+        images = preview(self.num_preview) if preview is not None else None
+        if images is not None:  # a CycleGAN has nothing to show until set_preview()
+            grid = image_grid(images)
             with self._writer.as_default(step=self._step):
                 tf.summary.image("samples", grid[None], max_outputs=1)
         self._writer.flush()
