@@ -113,6 +113,9 @@ def to_ours(algo: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
                 result[f"{key}_schedule"] = "linear"
         else:
             result[key] = value
+    if algo == "dqn":
+        # SB3's DQN is vanilla (REFERENCE.md): the same algorithm on our side, not our Double DQN default.
+        result.update(double_q=False, dueling=False)
     return result
 
 
@@ -178,5 +181,6 @@ def mapping_table_markdown() -> str:
                  "`imitation.algorithms.adversarial.gail.GAIL(...)` | learner: SB3 PPO with the ppo keys |")
     lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "
                  "| the same cached expert episodes feed both |")
+    lines.append("| dqn (implicit) | `double_q=False, dueling=False` | vanilla DQN | SB3 has neither |")
     lines.append("| `seed` (run) | `make(..., seed=s)` | `seed=s`, `env.seed(s)` | evaluation env seeded from s on both sides |")
     return "\n".join(lines)
