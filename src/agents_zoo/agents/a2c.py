@@ -1,0 +1,94 @@
+"""Advantage Actor-Critic (synchronous A3C, Mnih et al. 2016), in TF2.
+
+    agent = A2C("CartPole-v1", n_envs=8, seed=0)   # SB3 defaults: n_steps 5, RMSprop 7e-4
+    agent.learn(500_000); agent.evaluate(10)
+
+One gradient step per rollout of ``n_steps * n_envs`` transitions on
+``-mean(A * log pi) - ent_coef * mean(H) + vf_coef * mean((R - V)^2)``, where R and A come from
+GAE (``gae_lambda=1``, SB3's default, gives the classic bootstrapped n-step returns). RMSprop
+with PyTorch's formula (alpha 0.99, eps ``rms_prop_eps`` outside the square root) like SB3;
+``use_rms_prop=False`` switches to Adam (eps 1e-5). Names and defaults are SB3 2.2.1's; see
+``onpolicy.py`` for the mapping table and the ``reward_fn`` hook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from agents_zoo.agents.onpolicy import (ActorCritic, OnPolicyAgent, OnPolicyConfig, TorchStyleOptimizer,
+                                        clipped_step, unbiased_standardize)
+from agents_zoo.core.config import check_bool, check_positive, field
+
+
+@dataclasses.dataclass
+class A2CConfig(OnPolicyConfig):
+    """A2C settings; defaults are SB3's."""
+
+    learning_rate: float = field(7e-4, doc="optimizer step size (SB3 learning_rate)")
+    n_steps: int = field(5, doc="steps per env in each rollout (the n of n-step returns)")
+    gae_lambda: float = field(1.0, doc="GAE lambda; 1 gives classic n-step returns")
+    normalize_advantage: bool = field(False, doc="standardize advantages over the rollout")
+    use_rms_prop: bool = field(True, doc="RMSprop (alpha 0.99) as in SB3/the A3C paper; false: Adam")
+    rms_prop_eps: float = field(1e-5, doc="RMSprop epsilon, added to sqrt(v) as in PyTorch")
+
+    def validate(self) -> None:
+        super().validate()
+        check_bool(self, "use_rms_prop")
+        check_positive(self, "rms_prop_eps")
+
+
+class A2CLoss(NamedTuple):
+    total: tf.Tensor
+    policy_loss: tf.Tensor
+    value_loss: tf.Tensor
+    entropy_loss: tf.Tensor
+
+
+def a2c_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
+             returns: tf.Tensor, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> A2CLoss:
+    """The A2C objective on the whole rollout, term for term as SB3 2.2.1 computes it."""
+    policy_output, values = policy(observations)
+    log_probs, entropy = policy.log_prob_and_entropy(policy_output, actions)
+    if normalize_advantage:
+        advantages = unbiased_standardize(advantages)
+    # Policy gradient theorem with the advantage as baseline-corrected return (Mnih et al. 2016, Alg. S3).
+    policy_loss = -tf.reduce_mean(advantages * log_probs)
+    value_loss = tf.reduce_mean(tf.square(returns - values))
+    entropy_loss = -tf.reduce_mean(entropy)
+    total = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    return A2CLoss(total, policy_loss, value_loss, entropy_loss)
+
+
+class A2C(OnPolicyAgent):
+    name = "a2c"
+    config_class = A2CConfig
+    config: A2CConfig
+
+    def _make_optimizer(self) -> TorchStyleOptimizer:
+        if self.config.use_rms_prop:
+            return TorchStyleOptimizer(self.policy.trainable_variables, "rmsprop", epsilon=self.config.rms_prop_eps,
+                                       rms_alpha=0.99)
+        return TorchStyleOptimizer(self.policy.trainable_variables, "adam", epsilon=1e-5)
+
+    def _train(self) -> dict[str, float]:
+        learning_rate = self._current_learning_rate()
+        batch = self.buffer.get()
+        stats, flat_weights = self._update_graph(batch.observations, batch.actions, batch.advantages, batch.returns,
+                                                 np.float32(learning_rate))
+        self._refresh_numpy_policy(flat_weights)
+        policy_loss, value_loss, entropy_loss = stats.numpy().tolist()
+        return {"policy_loss": policy_loss, "value_loss": value_loss, "entropy_loss": entropy_loss,
+                "learning_rate": learning_rate, "n_updates": self._iteration}
+
+    def _update(self, observations, actions, advantages, returns, learning_rate):
+        cfg = self.config
+        variables = self.policy.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = a2c_loss(self.policy, observations, actions, advantages, returns, cfg.ent_coef, cfg.vf_coef,
+                            cfg.normalize_advantage)
+        clipped_step(self.optimizer, tape, loss.total, variables, learning_rate, cfg.max_grad_norm)
+        return tf.stack([loss.policy_loss, loss.value_loss, loss.entropy_loss]), self.policy.acting_weights()

@@ -1,0 +1,498 @@
+"""Plumbing shared by the on-policy agents (A2C, PPO): config base, actor-critic, optimizers, rollouts.
+
+The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and compiled update;
+everything both need lives here once.
+
+Speed design (one TF call costs ~140-320 us on these CPUs, a NumPy MLP ~4 us):
+
+* Acting runs in NumPy for MLP policies. After every update the compiled update graph returns
+  all acting weights as ONE flat tensor; ``NumpyActorCritic`` slices it into views and runs the
+  policy + value forward and the sampling with the agent's ``self.rng``. CNN policies fall back
+  to one ``tf.function`` call per vector step (for all envs at once), sampling still in NumPy.
+* Each update (all epochs and all minibatches) is ONE compiled graph call per rollout; the
+  minibatch permutations are drawn with ``self.rng`` in NumPy and passed in, so runs are seeded.
+* Optimizers use PyTorch's update formulas (``TorchStyleOptimizer``), so SB3's ``learning_rate``,
+  Adam ``eps=1e-5`` and RMSprop ``alpha=0.99, eps=rms_prop_eps`` mean the same numbers here
+  (Keras puts RMSprop's epsilon inside the square root, the "TF-like" variant).
+
+Names map one-to-one onto Stable-Baselines3 2.2.1 where the concept is the same:
+
+=========================  ===========================================================
+ours                       SB3
+=========================  ===========================================================
+n_envs                     ``make_vec_env(n_envs=...)``
+n_steps, gamma, gae_lambda same names
+ent_coef, vf_coef          same names
+max_grad_norm              same name (clip by global norm)
+normalize_advantage        same name (per minibatch, unbiased std, + 1e-8)
+learning_rate              ``learning_rate`` (a float)
+learning_rate_schedule     "linear" == RL-Zoo's ``lin_<lr>`` (lr * progress_remaining)
+policy_hidden_sizes        ``policy_kwargs=dict(net_arch=dict(pi=[..], vf=[..]))`` (same
+                           sizes for both; separate pi and vf MLPs like SB3's default)
+activation                 ``policy_kwargs=dict(activation_fn=nn.Tanh)`` ("tanh"/"relu")
+log_std_init               ``policy_kwargs=dict(log_std_init=...)``
+normalize_observation      ``VecNormalize(norm_obs=True, clip_obs=clip_observation)``
+normalize_reward           ``VecNormalize(norm_reward=True, clip_reward=clip_reward)``
+PPO: batch_size, n_epochs, same names; "linear" clip_range_schedule == ``lin_<clip>``
+clip_range(_vf), target_kl
+A2C: use_rms_prop,         same names (RMSprop alpha 0.99; Adam eps 1e-5 otherwise)
+rms_prop_eps
+=========================  ===========================================================
+
+Substituted rewards (for GAIL and other learned rewards): set ``agent.reward_fn`` (or pass
+``reward_fn=`` to the constructor / ``load``) to a function
+``reward_fn(observations, actions, next_observations, dones) -> rewards``, the signature of
+``imitation``'s ``RewardFn``. It is called once per rollout, before reward normalization and
+GAE, with flat time-major arrays of all ``n_steps * n_envs`` transitions: raw (un-normalized)
+observations, the actions as sent to the env (clipped to the bounds), the true next
+observations (the final observation where an episode ended) and ``dones = terminated |
+truncated``. Its result replaces the env rewards for learning; ``rollout/ep_rew_mean`` still
+reports the env's own returns. Subclasses may instead override ``_rollout_rewards``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from gymnasium import spaces
+
+from agents_zoo.core import distributions
+from agents_zoo.core.base import BaseAgent
+from agents_zoo.core.buffers import RolloutBuffer
+from agents_zoo.core.callbacks import BaseCallback
+from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check_int, check_number,
+                                    check_positive, check_probability, field)
+from agents_zoo.core.networks import MLP, build, make_features_extractor, numpy_mlp, preprocess_numpy
+from agents_zoo.core.normalization import RunningMeanStd
+from agents_zoo.core.seeding import derive_seed
+from agents_zoo.core.spaces import is_image_space
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+SCHEDULES = ("constant", "linear")
+
+
+# ----------------------------------------------------------------------------- config
+@dataclasses.dataclass
+class OnPolicyConfig(AgentConfig):
+    """Settings shared by A2C and PPO (defaults are SB3's; subclasses override theirs)."""
+
+    learning_rate: float = field(3e-4, doc="optimizer step size (SB3 learning_rate)")
+    learning_rate_schedule: str = field("constant", doc="constant, or linear: learning_rate * progress_remaining (RL-Zoo lin_<lr>)")
+    n_steps: int = field(2048, doc="steps per env in each rollout; a rollout holds n_steps * n_envs transitions")
+    gamma: float = field(0.99, doc="discount factor in [0, 1]")
+    gae_lambda: float = field(0.95, doc="GAE lambda in [0, 1]; 1 gives n-step returns (Schulman et al. 2016)")
+    ent_coef: float = field(0.0, doc="weight of the entropy bonus in the loss")
+    vf_coef: float = field(0.5, doc="weight of the value loss in the loss")
+    max_grad_norm: float = field(0.5, doc="clip gradients to this global norm")
+    normalize_advantage: bool = field(True, doc="standardize advantages per minibatch")
+    log_std_init: float = field(0.0, doc="initial log std of the Gaussian policy (Box actions)")
+    normalize_observation: bool = field(False, doc="normalize observations by running mean/std (VecNormalize norm_obs)")
+    normalize_reward: bool = field(False, doc="scale rewards by the std of the discounted return (VecNormalize norm_reward)")
+    clip_observation: float = field(10.0, doc="clip normalized observations to +-this (VecNormalize clip_obs)")
+    clip_reward: float = field(10.0, doc="clip normalized rewards to +-this (VecNormalize clip_reward)")
+    jit_compile: bool = field(True, doc="compile the update with XLA (about 4x faster here); PPO falls back to plain graphs when batch_size does not divide the rollout")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "learning_rate")
+        check_choice(self, "learning_rate_schedule", SCHEDULES)
+        check_int(self, "n_steps", minimum=1)
+        check_probability(self, "gamma")
+        check_probability(self, "gae_lambda")
+        check_number(self, "ent_coef", minimum=0.0)
+        check_number(self, "vf_coef", minimum=0.0)
+        check_positive(self, "max_grad_norm")
+        check_number(self, "log_std_init")
+        check_positive(self, "clip_observation")
+        check_positive(self, "clip_reward")
+        for name in ("normalize_advantage", "normalize_observation", "normalize_reward", "jit_compile"):
+            check_bool(self, name)
+        if self.normalize_advantage and self.rollout_size < 2:
+            raise ValueError(f"normalize_advantage needs n_steps * n_envs >= 2 transitions per rollout, "
+                             f"got n_steps={self.n_steps} * n_envs={self.n_envs} = {self.rollout_size}")
+
+    @property
+    def rollout_size(self) -> int:
+        return self.n_steps * self.n_envs
+
+
+def scheduled(value: float, schedule: str, progress_remaining: float) -> float:
+    """SB3's schedules: constant, or linear from ``value`` at the start to 0 at the end."""
+    return value * progress_remaining if schedule == "linear" else value
+
+
+# ----------------------------------------------------------------------------- networks
+class ActorCritic(keras.Model):
+    """Policy and value networks with SB3's default layout and initialization.
+
+    MLP policies: separate pi and vf MLPs (SB3 ``net_arch=dict(pi=..., vf=...)``). Image
+    policies: one NatureCNN shared by both, with linear heads (SB3's CnnPolicy, ``net_arch=[]``).
+    Orthogonal init, gain sqrt(2) hidden, 0.01 for the action head, 1 for the value head
+    (Andrychowicz et al. 2021, "What matters in on-policy RL", decision C57). Box actions get a
+    state-independent ``log_std`` vector.
+    """
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, hidden_sizes: Sequence[int],
+                 activation: str, log_std_init: float = 0.0, seed: int | None = None):
+        super().__init__(name="actor_critic")
+        self.is_image = is_image_space(observation_space)
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.action_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        self.features = make_features_extractor(observation_space)
+        hidden = () if self.is_image else tuple(hidden_sizes)
+        self.policy_net = MLP(hidden, activation, self.action_dim, output_gain=0.01, seed=derive_seed(seed, 11), name="policy_net")
+        self.value_net = MLP(hidden, activation, 1, output_gain=1.0, seed=derive_seed(seed, 12), name="value_net")
+        self.log_std = None
+        if not self.discrete:
+            self.log_std = self.add_weight(shape=(self.action_dim,), initializer=keras.initializers.Constant(log_std_init),
+                                           name="log_std")
+        build(self, observation_space)
+
+    def call(self, observations: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(logits or Gaussian means, values) for a batch of observations."""
+        features = self.features(observations)
+        return self.policy_net(features), tf.squeeze(self.value_net(features), axis=-1)
+
+    def log_prob_and_entropy(self, policy_output: tf.Tensor, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if self.discrete:
+            return (distributions.categorical_log_prob(policy_output, actions),
+                    distributions.categorical_entropy(policy_output))
+        actions = tf.reshape(actions, [-1, self.action_dim])
+        return (distributions.gaussian_log_prob(policy_output, self.log_std, actions),
+                distributions.gaussian_entropy(self.log_std, tf.shape(actions)[0]))
+
+    def acting_variables(self) -> list[tf.Variable]:
+        """The variables the NumPy actor needs, in the order ``NumpyActorCritic`` reads them."""
+        extra = [] if self.log_std is None else [self.log_std]
+        return [*self.policy_net.variables, *self.value_net.variables, *extra]
+
+    def acting_weights(self) -> tf.Tensor:
+        """All acting variables as one flat vector: one tensor out of the update, one ``.numpy()``."""
+        return tf.concat([tf.reshape(v, [-1]) for v in self.acting_variables()], axis=0)
+
+
+class NumpyActorCritic:
+    """A NumPy mirror of an MLP ``ActorCritic`` for acting (~10 us per vector step)."""
+
+    def __init__(self, model: ActorCritic, observation_space: spaces.Space):
+        self.observation_space = observation_space
+        self.discrete = model.discrete
+        self.activation = model.policy_net.activation_name
+        self.policy_layers = len(model.policy_net.hidden) + 1
+        self.shapes = [tuple(v.shape) for v in model.acting_variables()]
+        self.load(model.acting_weights().numpy())
+
+    def load(self, flat: np.ndarray) -> None:
+        arrays, offset = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            arrays.append(flat[offset:offset + size].reshape(shape))
+            offset += size
+        n = 2 * self.policy_layers
+        def stack(params: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
+            pairs = list(zip(params[0::2], params[1::2]))
+            return [(k, b, self.activation) for k, b in pairs[:-1]] + [(pairs[-1][0], pairs[-1][1], None)]
+        self.policy_stack = stack(arrays[:n])
+        self.value_stack = stack(arrays[n:2 * n])
+        self.log_std = arrays[2 * n] if len(arrays) > 2 * n else None
+
+    def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = preprocess_numpy(self.observation_space, observations)
+        return numpy_mlp(self.policy_stack, x), numpy_mlp(self.value_stack, x)[:, 0]
+
+
+def sample_actions(policy_output: np.ndarray, log_std: np.ndarray | None, rng: np.random.Generator,
+                   deterministic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(actions, log-probabilities) from logits (Categorical) or means (diagonal Gaussian)."""
+    if log_std is None:
+        return distributions.np_categorical_sample(policy_output, rng, deterministic)
+    return distributions.np_gaussian_sample(policy_output, log_std, rng, deterministic)
+
+
+# ----------------------------------------------------------------------------- optimizers
+class TorchStyleOptimizer(tf.Module):
+    """Adam or RMSprop with PyTorch's formulas (the ones SB3's hyperparameters were tuned for).
+
+    Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps).
+    RMSprop (torch, non-centered): v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v) + eps).
+    Plain ``tf.Variable`` slots, so ``apply`` runs inside a compiled ``tf.while_loop``.
+    """
+
+    def __init__(self, variables: Sequence[tf.Variable], kind: str, epsilon: float,
+                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999)):
+        super().__init__(name=f"{kind}_optimizer")
+        if kind not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
+        self.kind, self.epsilon, self.rms_alpha, self.betas = kind, epsilon, rms_alpha, betas
+        self.iterations = tf.Variable(0.0, trainable=False, name="iterations")
+        self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.first_moments = ([tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+                              if kind == "adam" else [])
+
+    def apply(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
+        self.iterations.assign_add(1.0)
+        if self.kind == "rmsprop":
+            for g, v, square in zip(gradients, variables, self.second_moments):
+                square.assign(self.rms_alpha * square + (1.0 - self.rms_alpha) * tf.square(g))
+                v.assign_sub(learning_rate * g / (tf.sqrt(square) + self.epsilon))
+            return
+        # Torch's Adam, lr * m_hat / (sqrt(v_hat) + eps), equals TF's fused kernel
+        # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_hat) with eps_hat = eps * sqrt(1 - b2^t):
+        # one kernel per variable instead of eight ops.
+        beta1, beta2 = self.betas
+        beta1_power = tf.pow(beta1, self.iterations)
+        beta2_power = tf.pow(beta2, self.iterations)
+        epsilon_hat = self.epsilon * tf.sqrt(1.0 - beta2_power)
+        for g, v, m, s in zip(gradients, variables, self.first_moments, self.second_moments):
+            tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=beta1_power,
+                                         beta2_power=beta2_power, lr=learning_rate, beta1=beta1, beta2=beta2,
+                                         epsilon=epsilon_hat, grad=g)
+
+
+def clipped_step(optimizer: TorchStyleOptimizer, tape: tf.GradientTape, loss: tf.Tensor,
+                 variables: Sequence[tf.Variable], learning_rate: tf.Tensor, max_grad_norm: float) -> None:
+    """One optimizer step on gradients clipped to a global norm (Pascanu et al. 2013)."""
+    gradients = tape.gradient(loss, variables)
+    gradients, _ = tf.clip_by_global_norm(gradients, max_grad_norm)
+    optimizer.apply(gradients, variables, learning_rate)
+
+
+def unbiased_standardize(x: tf.Tensor) -> tf.Tensor:
+    """(x - mean) / (std + 1e-8) with the unbiased std, as torch's ``Tensor.std()`` in SB3."""
+    n = tf.cast(tf.size(x), x.dtype)
+    mean = tf.reduce_mean(x)
+    std = tf.sqrt(tf.reduce_sum(tf.square(x - mean)) / (n - 1.0))
+    return (x - mean) / (std + 1e-8)
+
+
+def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
+    """1 - Var[y - y_pred] / Var[y]: 1 is perfect, 0 no better than a constant (SB3's formula)."""
+    variance = np.var(targets)
+    return float("nan") if variance == 0 else float(1.0 - np.var(targets - predictions) / variance)
+
+
+# ----------------------------------------------------------------------------- the agent base
+class OnPolicyAgent(BaseAgent):
+    """Collects ``n_steps`` x ``n_envs`` rollouts and calls the subclass's ``_train`` on each."""
+
+    config: OnPolicyConfig
+    config_class = OnPolicyConfig
+
+    def __init__(self, env: Any = None, config: Any = None, *, reward_fn: RewardFn | None = None, **kwargs: Any):
+        self.reward_fn = reward_fn
+        super().__init__(env, config, **kwargs)
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        cfg = self.config
+        image = is_image_space(self.observation_space)
+        if cfg.normalize_observation and (image or not isinstance(self.observation_space, spaces.Box)):
+            raise ValueError(f"normalize_observation needs a vector Box observation space, got {self.observation_space} "
+                             "(images are scaled by 1/255 inside the CNN)")
+        self.policy = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
+                                  cfg.log_std_init, seed=self.seed)
+        self.optimizer = self._make_optimizer()
+        self.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, self.observation_space, self.action_space,
+                                    cfg.gamma, cfg.gae_lambda)
+        self.observation_rms = RunningMeanStd(self.observation_space.shape) if cfg.normalize_observation else None
+        self.return_rms = RunningMeanStd(()) if cfg.normalize_reward else None
+        self._discounted_returns = np.zeros(cfg.n_envs)
+        self._numpy_policy = None if image else NumpyActorCritic(self.policy, self.observation_space)
+        self._forward_graph = tf.function(self.policy.call) if image else None
+        self._box_actions = isinstance(self.action_space, spaces.Box)
+        self._iteration = 0
+        self._transitions: dict[str, np.ndarray] | None = None
+        # autograph=False: the loops are written as tf.while_loop already, and converting the
+        # losses' source costs seconds of tracing on every new agent.
+        self._update_graph = tf.function(self._update, jit_compile=self._uses_jit(), autograph=False)
+
+    def _uses_jit(self) -> bool:
+        return self.config.jit_compile
+
+    def _make_optimizer(self) -> TorchStyleOptimizer:
+        return TorchStyleOptimizer(self.policy.trainable_variables, "adam", epsilon=1e-5)
+
+    def _trainables(self) -> dict[str, Any]:
+        return {"policy": self.policy, "optimizer": self.optimizer}
+
+    def _extra_state_arrays(self, include_replay_buffer: bool) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        if self.observation_rms is not None:
+            arrays.update(self.observation_rms.state_arrays("observation_rms"))
+        if self.return_rms is not None:
+            arrays.update(self.return_rms.state_arrays("return_rms"))
+            arrays["discounted_returns"] = self._discounted_returns.copy()
+        return arrays
+
+    def _load_extra_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if self.observation_rms is not None:
+            self.observation_rms.load_state_arrays("observation_rms", arrays)
+        if self.return_rms is not None:
+            self.return_rms.load_state_arrays("return_rms", arrays)
+            if arrays["discounted_returns"].shape == self._discounted_returns.shape:
+                self._discounted_returns[:] = arrays["discounted_returns"]
+
+    def _after_load(self) -> None:
+        self._refresh_numpy_policy(self.policy.acting_weights())
+
+    def _refresh_numpy_policy(self, flat_weights: tf.Tensor) -> None:
+        if self._numpy_policy is not None:
+            self._numpy_policy.load(flat_weights.numpy())
+
+    # ------------------------------------------------------------------ acting
+    def _normalize_observations(self, observations: np.ndarray) -> np.ndarray:
+        if self.observation_rms is None:
+            return observations
+        return self.observation_rms.normalize(observations, clip=self.config.clip_observation)
+
+    def _forward(self, policy_observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(policy output, values) for already-normalized observations: NumPy, or one TF call for CNNs."""
+        if self._numpy_policy is not None:
+            return self._numpy_policy.forward(policy_observations)
+        policy_output, values = self._forward_graph(tf.constant(policy_observations))
+        return policy_output.numpy(), values.numpy()
+
+    def _log_std(self) -> np.ndarray | None:
+        if self.policy.log_std is None:
+            return None
+        return self._numpy_policy.log_std if self._numpy_policy is not None else self.policy.log_std.numpy()
+
+    def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Gaussian samples are clipped to the bounds for the env; the buffer keeps them unclipped."""
+        if not self._box_actions:
+            return actions
+        space = self.action_space
+        return np.clip(actions.reshape(len(actions), *space.shape), space.low, space.high)
+
+    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
+        policy_output, _ = self._forward(self._normalize_observations(observations))
+        actions, _ = sample_actions(policy_output, self._log_std(), self.rng, deterministic)
+        return self._to_env_actions(actions)
+
+    def _reset_env(self) -> np.ndarray:
+        observations = super()._reset_env()
+        if self.observation_rms is not None:
+            self.observation_rms.update(observations)
+        return observations
+
+    # ------------------------------------------------------------------ rollouts
+    def _collect_rollout(self, callback: BaseCallback) -> bool:
+        """Fill the buffer with ``n_steps`` vector steps; False if a callback asked to stop."""
+        assert self._last_obs is not None
+        buffer, n_steps = self.buffer, self.config.n_steps
+        buffer.reset()
+        record = self.reward_fn is not None or type(self)._rollout_rewards is not OnPolicyAgent._rollout_rewards
+        if record:
+            transitions = self._transition_arrays()
+        log_std = self._log_std()
+        observations = self._last_obs
+        for step in range(n_steps):
+            policy_observations = self._normalize_observations(observations)
+            policy_output, values = self._forward(policy_observations)
+            actions, log_probs = sample_actions(policy_output, log_std, self.rng, deterministic=False)
+            env_actions = self._to_env_actions(actions)
+            next_observations, rewards, terminated, truncated, final_observations = self._env_step(env_actions)
+            if self.observation_rms is not None:
+                self.observation_rms.update(next_observations)  # after the env step, as VecNormalize does
+            buffer.add(policy_observations, actions, rewards, values, log_probs, terminated, truncated)
+            if record:
+                transitions["observations"][step] = observations
+                transitions["actions"][step] = env_actions
+                transitions["next_observations"][step] = next_observations
+            if final_observations:
+                self._handle_episode_ends(step, truncated, final_observations, transitions if record else None)
+            observations = next_observations
+            if not callback.on_step():
+                self._last_obs = observations
+                return False
+        self._last_obs = observations
+        if record:
+            dones = np.logical_or(buffer.terminations, buffer.truncations)
+            buffer.rewards[:] = self._rollout_rewards(transitions, dones, buffer.rewards)
+        if self.return_rms is not None:
+            self._normalize_rollout_rewards()
+        _, last_values = self._forward(self._normalize_observations(observations))
+        buffer.compute_returns_and_advantage(last_values)
+        callback.on_rollout_end()
+        return True
+
+    def _handle_episode_ends(self, step: int, truncated: np.ndarray, final_observations: dict[int, np.ndarray],
+                             transitions: dict[str, np.ndarray] | None) -> None:
+        """Bootstrap truncated episodes from V(final observation); record true next observations."""
+        truncated_envs = [i for i in final_observations if truncated[i]]
+        if truncated_envs:
+            finals = np.stack([final_observations[i] for i in truncated_envs])
+            _, values = self._forward(self._normalize_observations(finals))
+            self.buffer.set_truncation_values(np.array(truncated_envs), values)
+        if transitions is not None:
+            for i, final in final_observations.items():
+                transitions["next_observations"][step, i] = final
+
+    def _transition_arrays(self) -> dict[str, np.ndarray]:
+        """(n_steps, n_envs, ...) arrays of raw transitions for the reward hook, allocated once."""
+        if self._transitions is None:
+            n, shape = (self.config.n_steps, self.n_envs), self.buffer.observations.shape[2:]
+            env_action_shape = () if not self._box_actions else self.action_space.shape
+            obs_dtype = self.observation_space.dtype if self.observation_space.dtype == np.uint8 else np.float32
+            self._transitions = {
+                "observations": np.zeros((*n, *shape), dtype=obs_dtype),
+                "actions": np.zeros((*n, *env_action_shape), dtype=self.buffer.actions.dtype),
+                "next_observations": np.zeros((*n, *shape), dtype=obs_dtype),
+            }
+        return self._transitions
+
+    def _rollout_rewards(self, transitions: dict[str, np.ndarray], dones: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """The rewards to learn from, (n_steps, n_envs): ``reward_fn``'s if one is set (see module doc)."""
+        if self.reward_fn is None:
+            return rewards
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in transitions.items()}
+        substituted = np.asarray(self.reward_fn(flat["observations"], flat["actions"], flat["next_observations"],
+                                                dones.reshape(-1)), dtype=np.float32)
+        if substituted.shape != (rewards.size,):
+            raise ValueError(f"reward_fn returned shape {substituted.shape}, expected ({rewards.size},) "
+                             "(one reward per transition)")
+        return substituted.reshape(rewards.shape)
+
+    def _normalize_rollout_rewards(self) -> None:
+        """VecNormalize's reward scaling, step by step: r / std(discounted return), clipped."""
+        assert self.return_rms is not None
+        buffer, gamma, clip = self.buffer, self.config.gamma, self.config.clip_reward
+        dones = np.logical_or(buffer.terminations, buffer.truncations)
+        for t in range(buffer.n_steps):
+            self._discounted_returns = self._discounted_returns * gamma + buffer.rewards[t]
+            self.return_rms.update(self._discounted_returns)
+            buffer.rewards[t] = np.clip(buffer.rewards[t] / np.sqrt(self.return_rms.var + 1e-8), -clip, clip)
+            self._discounted_returns[dones[t]] = 0.0
+
+    # ------------------------------------------------------------------ training loop
+    def _learn(self, callback: BaseCallback, log_interval: int) -> None:
+        while self.num_timesteps < self._total_timesteps:
+            if not self._collect_rollout(callback):
+                break
+            self._iteration += 1
+            stats = self._train()
+            if log_interval and self._iteration % log_interval == 0:
+                for key, value in stats.items():
+                    self.logger.record(f"train/{key}", value)
+                self.logger.record("train/explained_variance", explained_variance(self.buffer.values, self.buffer.returns))
+                if self.policy.log_std is not None:
+                    self.logger.record("train/std", float(np.exp(self._log_std()).mean()))
+                self.logger.record("time/iterations", self._iteration)
+                self._record_rollout_stats()
+                self.logger.dump(self.num_timesteps)
+
+    def _current_learning_rate(self) -> float:
+        return scheduled(self.config.learning_rate, self.config.learning_rate_schedule, self.progress_remaining)
+
+    def _train(self) -> dict[str, float]:
+        """One update on the full buffer; returns scalars logged as ``train/<name>``."""
+        raise NotImplementedError
+
+    def _update(self, *args: tf.Tensor) -> Any:
+        """The compiled update (wrapped in ``tf.function`` as ``self._update_graph``)."""
+        raise NotImplementedError
