@@ -173,3 +173,23 @@ def test_save_load_round_trip(cartpole_demos, tmp_path):
     np.testing.assert_array_equal(agent.expert_features, loaded.expert_features)
     loaded.learn(64, reset_num_timesteps=False)  # resumes without the demonstration file
     assert loaded.num_timesteps == 128 + 64
+
+
+def test_train_cli_runs_gail(cartpole_demos, tmp_path):
+    from agents_zoo.cli import main
+
+    path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    status = main(["train", "gail", "seals/CartPole-v0", "--steps", "64", "--seed", "0", "--no-progress",
+                   "--eval-episodes", "0", "--save", str(tmp_path / "gail.zip"), "--config",
+                   f"demonstrations_path={path}", "n_envs=2", "n_steps=32", "batch_size=32", "demo_batch_size=32"])
+    assert status == 0 and (tmp_path / "gail.zip").is_file()
+
+
+@pytest.mark.bench
+def test_benchmark_script_quick(tmp_path):
+    pytest.importorskip("imitation")
+    from benchmarks import bench_gail
+
+    assert bench_gail.main(["--quick", "--seeds", "0", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "gail_quick_seals_CartPole-v0.json").is_file()
+    assert (tmp_path / "gail_quick_seals_CartPole-v0.md").is_file()
