@@ -1,0 +1,361 @@
+"""DQN (Mnih et al. 2015, "Human-level control through deep RL") with Double DQN and a dueling head.
+
+    agent = DQN("CartPole-v1", learning_rate=2.3e-3, ...).learn(50_000)
+
+Hyperparameter names and defaults are SB3's (2.2.1). SB3's DQN is vanilla: the TD target is
+``r + gamma * max_a Q_target(s', a)``, no dueling head. Here Double DQN (van Hasselt et al.
+2016: the online network picks ``a' = argmax Q_online(s')``, the target network evaluates it)
+is on by default (``double_q=True``; ``double_q=False`` is SB3's target) and the dueling head
+(Wang et al. 2016) is an option. Everything else follows SB3: Huber (smooth L1) loss, Adam,
+gradient-norm clipping at ``max_grad_norm``, a linear epsilon schedule over
+``exploration_fraction`` of training, ``train_freq`` vector-env steps between training phases of
+``gradient_steps`` updates once more than ``learning_starts`` steps were taken, and a target update
+(Polyak with ``tau``, a hard copy at ``tau=1``) every ``target_update_interval // n_envs``
+vector-env steps, counted over the whole life of the agent as SB3's ``_n_calls``.
+
+Speed on CPU, where one TF call costs ~200 us:
+* a training phase is ONE compiled call: all ``gradient_steps`` batches are sampled in NumPy
+  up front and the updates loop inside the graph (``tf.range``). SB3 only updates the target
+  network between env steps, so the target is constant during a phase; the target updates due
+  during the rollout are compounded into one Polyak mix at the start of the next call
+  (k updates with ``tau`` = one with ``1 - (1 - tau)^k``), which is exact for ``tau=1``;
+* epsilon is drawn per env in NumPy first, so random actions cost no TF call; greedy actions
+  of MLP policies run in NumPy on weights copied after each training phase; CNN policies act
+  for all envs in one compiled call;
+* stacked Atari frames go to :class:`~agents_zoo.agents.replay.FrameReplayBuffer` (each frame
+  stored once, ~7 KB per transition instead of SB3's ~56 KB).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from gymnasium import spaces
+
+from agents_zoo.agents.replay import FrameReplayBuffer
+from agents_zoo.core import networks
+from agents_zoo.core.base import BaseAgent
+from agents_zoo.core.buffers import ReplayBuffer
+from agents_zoo.core.callbacks import BaseCallback
+from agents_zoo.core.config import (AgentConfig, check_bool, check_int, check_number, check_positive,
+                                    check_probability, field)
+from agents_zoo.core.spaces import image_is_channel_first, is_image_space
+
+# torch.optim.Adam's epsilon (SB3 uses the torch defaults); Keras defaults to 1e-7.
+ADAM_EPSILON = 1e-8
+
+
+@dataclasses.dataclass
+class DQNConfig(AgentConfig):
+    """DQN settings; names and defaults are SB3 2.2.1's unless noted."""
+
+    activation: str = field("relu", doc="activation of the MLP hidden layers (SB3's DQN uses ReLU)")
+    learning_rate: float = field(1e-4, doc="Adam learning rate")
+    buffer_size: int = field(1_000_000, doc="replay buffer capacity in transitions (over all envs)")
+    learning_starts: int = field(50_000, doc="env steps of uniformly random actions before training starts")
+    batch_size: int = field(32, doc="transitions per gradient step")
+    tau: float = field(1.0, doc="target update coefficient: 1 = hard copy, < 1 = Polyak averaging")
+    gamma: float = field(0.99, doc="discount factor")
+    train_freq: int = field(4, doc="vector-env steps between training phases")
+    gradient_steps: int = field(1, doc="gradient steps per training phase (-1: as many as env steps collected)")
+    target_update_interval: int = field(10_000, doc="env steps between target network updates")
+    exploration_fraction: float = field(0.1, doc="fraction of training over which epsilon decays linearly")
+    exploration_initial_eps: float = field(1.0, doc="epsilon at the start of training")
+    exploration_final_eps: float = field(0.05, doc="epsilon after exploration_fraction of training")
+    max_grad_norm: float = field(10.0, doc="clip the global gradient norm to this value")
+    double_q: bool = field(True, doc="Double DQN target (van Hasselt et al. 2016); False = SB3's vanilla DQN")
+    dueling: bool = field(False, doc="dueling head Q = V + A - mean(A) (Wang et al. 2016)")
+    cnn_hidden_sizes: tuple[int, ...] = field((), doc="hidden layers after the Nature CNN's 512 features (SB3: none)")
+    deduplicate_frames: bool = field(True, doc="store each frame of stacked uint8 image observations once")
+    frame_channels: int = field(1, doc="channels per stacked frame for deduplicate_frames (1 gray, 3 RGB)")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "learning_rate")
+        check_int(self, "buffer_size", minimum=1)
+        check_int(self, "learning_starts", minimum=0)
+        check_int(self, "batch_size", minimum=1)
+        check_number(self, "tau", minimum=0.0, maximum=1.0, exclusive_min=True)
+        check_probability(self, "gamma")
+        check_int(self, "train_freq", minimum=1)
+        check_int(self, "gradient_steps", minimum=-1)
+        check_int(self, "target_update_interval", minimum=1)
+        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
+            check_probability(self, name)
+        check_positive(self, "max_grad_norm")
+        for name in ("double_q", "dueling", "deduplicate_frames"):
+            check_bool(self, name)
+        sizes = self.cnn_hidden_sizes
+        if not isinstance(sizes, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(f"cnn_hidden_sizes must be a tuple of positive ints, got {sizes!r}")
+        check_int(self, "frame_channels", minimum=1)
+        if self.batch_size > self.buffer_size:
+            raise ValueError(f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}; "
+                             f"expected batch_size <= buffer_size")
+
+
+def linear_epsilon(progress_remaining: float, initial: float, final: float, fraction: float) -> float:
+    """SB3's ``get_linear_fn``: ``initial`` -> ``final`` over the first ``fraction`` of training, then flat."""
+    progress = 1.0 - progress_remaining
+    if fraction <= 0.0 or progress > fraction:
+        return final
+    return initial + progress * (final - initial) / fraction
+
+
+def td_targets(rewards: Any, terminations: Any, next_q_target: Any, next_q_online: Any, gamma: float,
+               double_q: bool) -> tf.Tensor:
+    """``r + gamma * (1 - terminated) * Q_target(s', a')``, with ``a' = argmax_a Q_online(s', a)``
+    (Double DQN, van Hasselt et al. 2016, eq. 4) or ``argmax_a Q_target(s', a)`` (Mnih et al. 2015).
+
+    Only terminations cut the bootstrap; a truncated transition's s' is its final observation.
+    """
+    if double_q:
+        next_actions = tf.argmax(next_q_online, axis=1, output_type=tf.int32)
+        next_q = tf.gather(next_q_target, next_actions, axis=1, batch_dims=1)
+    else:
+        next_q = tf.reduce_max(next_q_target, axis=1)
+    return rewards + gamma * (1.0 - terminations) * next_q
+
+
+def huber(errors: tf.Tensor) -> tf.Tensor:
+    """Mean Huber loss with delta 1 (torch's smooth_l1_loss; the Nature paper's error clipping)."""
+    absolute = tf.abs(errors)
+    return tf.reduce_mean(tf.where(absolute < 1.0, 0.5 * tf.square(errors), absolute - 0.5))
+
+
+class QNetwork(keras.Model):
+    """Features (flatten or Nature CNN) -> hidden MLP -> Q-values, optionally with a dueling head."""
+
+    def __init__(self, observation_space: spaces.Space, n_actions: int, hidden_sizes: tuple[int, ...],
+                 activation: str, dueling: bool, name: str | None = None):
+        super().__init__(name=name)
+        self.features = networks.make_features_extractor(observation_space)
+        self.trunk = networks.MLP(hidden_sizes, activation, output_size=None)
+        self.dueling = dueling
+        self.advantage = networks.dense(n_actions, 1.0, name="advantage")
+        self.value = networks.dense(1, 1.0, name="value") if dueling else None
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        hidden = self.trunk(self.features(inputs))
+        advantages = self.advantage(hidden)
+        if self.value is None:
+            return advantages
+        # Wang et al. 2016, eq. 9: subtracting the mean advantage makes V and A identifiable.
+        return self.value(hidden) + advantages - tf.reduce_mean(advantages, axis=1, keepdims=True)
+
+    def numpy_q_values(self, stack: list, observations: np.ndarray) -> np.ndarray:
+        """The same forward pass in NumPy (vector observations) from ``numpy_layers()`` output."""
+        hidden = networks.numpy_mlp(stack[:-2], observations)
+        (a_kernel, a_bias, _), value = stack[-2], stack[-1]
+        advantages = hidden @ a_kernel + a_bias
+        if value is None:
+            return advantages
+        return hidden @ value[0] + value[1] + advantages - advantages.mean(axis=1, keepdims=True)
+
+    def numpy_layers(self) -> list:
+        head = (self.advantage.kernel.numpy(), self.advantage.bias.numpy(), None)
+        value = None if self.value is None else (self.value.kernel.numpy(), self.value.bias.numpy(), None)
+        return [*self.trunk.numpy_layers(), head, value]
+
+
+class DQN(BaseAgent):
+    name = "dqn"
+    config_class = DQNConfig
+    action_spaces = (spaces.Discrete,)
+    config: DQNConfig
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        cfg = self.config
+        self.n_actions = int(self.action_space.n)
+        self.uses_images = is_image_space(self.observation_space)
+        hidden = cfg.cnn_hidden_sizes if self.uses_images else cfg.policy_hidden_sizes
+        self.q_net = QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling, name="q_net")
+        self.q_net_target = QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling,
+                                     name="q_net_target")
+        networks.build(self.q_net, self.observation_space)
+        networks.build(self.q_net_target, self.observation_space)
+        for target, online in zip(self.q_net_target.variables, self.q_net.variables):
+            target.assign(online)
+        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=ADAM_EPSILON)
+        self.optimizer.build(self.q_net.trainable_variables)
+        self.exploration_rate = cfg.exploration_initial_eps
+        self._n_calls = 0  # vector-env steps over the agent's life (SB3's DQN._n_calls)
+        self._pending_target_updates = 0  # target updates due but not applied yet (see module docstring)
+        self._n_updates = 0
+        self._fresh_reset = False
+        self.replay = self._make_replay_buffer() if self.env is not None else None
+        # XLA fuses the small ops of an MLP update (~0.45 ms instead of ~0.7 ms per gradient step on
+        # one CPU core) but its CPU convolutions are ~10x slower than TF's oneDNN kernels: CNNs skip it.
+        self._train_phase = tf.function(self._train_phase_graph, jit_compile=not self.uses_images,
+                                        reduce_retracing=True)
+        self._mix_target = tf.function(self._mix_target_graph)
+        self._greedy_graph = tf.function(lambda obs: tf.argmax(self.q_net(obs), axis=1, output_type=tf.int32),
+                                         reduce_retracing=True)
+        self._refresh_numpy_policy()
+
+    def _make_replay_buffer(self) -> ReplayBuffer | FrameReplayBuffer:
+        cfg = self.config
+        space = self.observation_space
+        if self.uses_images and cfg.deduplicate_frames and image_is_channel_first(space):
+            if space.shape[0] % cfg.frame_channels:
+                raise ValueError(f"frame_channels={cfg.frame_channels} does not divide the {space.shape[0]} channels "
+                                 f"of observations {space.shape}; expected a divisor")
+            return FrameReplayBuffer(cfg.buffer_size, self.n_envs, space.shape, cfg.frame_channels)
+        return ReplayBuffer(cfg.buffer_size, space, self.action_space)
+
+    def _refresh_numpy_policy(self) -> None:
+        self._numpy_policy = None if self.uses_images else self.q_net.numpy_layers()
+
+    # ------------------------------------------------------------------ compiled graphs
+    def _mix_target_graph(self, mix: tf.Tensor) -> None:
+        # SB3's polyak_update: target = (1 - tau) * target + tau * online (exact copy at tau = 1).
+        for target, online in zip(self.q_net_target.variables, self.q_net.variables):
+            target.assign(target * (1.0 - mix) + online * mix)
+
+    def _train_phase_graph(self, target_mix, observations, actions, rewards, next_observations, terminations):
+        """Apply the pending target mix, then one gradient step per leading index of the batches."""
+        self._mix_target_graph(target_mix)
+        cfg = self.config
+        variables = self.q_net.trainable_variables
+        loss_sum = tf.constant(0.0)
+        q_sum = tf.constant(0.0)
+        for step in tf.range(tf.shape(actions)[0]):
+            next_obs = next_observations[step]
+            next_q_target = self.q_net_target(next_obs)
+            next_q_online = self.q_net(next_obs) if cfg.double_q else next_q_target
+            targets = tf.stop_gradient(td_targets(rewards[step], terminations[step], next_q_target, next_q_online,
+                                                  cfg.gamma, cfg.double_q))
+            with tf.GradientTape() as tape:
+                q_values = self.q_net(observations[step])
+                chosen = tf.gather(q_values, tf.cast(actions[step], tf.int32), axis=1, batch_dims=1)
+                loss = huber(chosen - targets)
+            gradients = tape.gradient(loss, variables)
+            gradients, _ = tf.clip_by_global_norm(gradients, cfg.max_grad_norm)
+            self.optimizer.apply(gradients, variables)
+            loss_sum += loss
+            q_sum += tf.reduce_mean(chosen)
+        count = tf.cast(tf.shape(actions)[0], tf.float32)
+        return loss_sum / count, q_sum / count
+
+    # ------------------------------------------------------------------ acting
+    def _greedy(self, observations: np.ndarray) -> np.ndarray:
+        if self._numpy_policy is not None:
+            features = networks.preprocess_numpy(self.observation_space, observations)
+            return self.q_net.numpy_q_values(self._numpy_policy, features).argmax(axis=1)
+        return self._greedy_graph(tf.constant(observations)).numpy()
+
+    def _epsilon_greedy(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
+        # Epsilon is drawn per env in NumPy first: all-random steps never pay for a network call.
+        n = len(observations)
+        explore = self.rng.random(n) < epsilon
+        actions = self.rng.integers(0, self.n_actions, size=n)
+        if not explore.all():
+            actions = np.where(explore, actions, self._greedy(observations))
+        return actions
+
+    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
+        # As SB3's DQN.predict: stochastic prediction is epsilon-greedy with the current epsilon.
+        indices = self._greedy(observations) if deterministic else self._epsilon_greedy(observations, self.exploration_rate)
+        return indices.astype(np.int64) + int(self.action_space.start)
+
+    # ------------------------------------------------------------------ training loop
+    def _learn(self, callback: BaseCallback, log_interval: int) -> None:
+        cfg = self.config
+        assert self._last_obs is not None and self.replay is not None
+        if isinstance(self.replay, FrameReplayBuffer) and self._fresh_reset:
+            self.replay.start_new_episodes()
+        self._fresh_reset = False
+        target_every = max(cfg.target_update_interval // self.n_envs, 1)
+        start = int(self.action_space.start)
+        next_log = self.num_timesteps + 1000 * max(log_interval, 1)
+        try:
+            while self.num_timesteps < self._total_timesteps:
+                # One rollout of train_freq vector steps (SB3's collect_rollouts), then one training phase.
+                for _ in range(cfg.train_freq):
+                    obs = self._last_obs
+                    if self.num_timesteps < cfg.learning_starts:
+                        actions = self.rng.integers(0, self.n_actions, size=self.n_envs)
+                    else:
+                        actions = self._epsilon_greedy(obs, self.exploration_rate)
+                    next_obs, rewards, terminated, truncated, finals = self._env_step(actions + start)
+                    stored_next = next_obs
+                    if finals:  # bootstrap truncated episodes from their final observation, not the reset one
+                        stored_next = next_obs.copy()
+                        for index, final in finals.items():
+                            stored_next[index] = final
+                    self._store(obs, actions, rewards, stored_next, terminated, np.logical_or(terminated, truncated))
+                    self._last_obs = next_obs
+                    self._n_calls += 1
+                    if self._n_calls % target_every == 0:
+                        self._pending_target_updates += 1
+                    self.exploration_rate = linear_epsilon(self.progress_remaining, cfg.exploration_initial_eps,
+                                                           cfg.exploration_final_eps, cfg.exploration_fraction)
+                    if not callback.on_step():
+                        return
+                callback.on_rollout_end()
+                if self.num_timesteps > 0 and self.num_timesteps > cfg.learning_starts:
+                    steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else cfg.train_freq * self.n_envs
+                    if steps > 0:
+                        self._train(steps)
+                if log_interval and self.num_timesteps >= next_log:
+                    next_log = self.num_timesteps + 1000 * log_interval
+                    self._record_rollout_stats()
+                    self.logger.record("rollout/exploration_rate", self.exploration_rate)
+                    self.logger.dump(self.num_timesteps)
+        finally:
+            self._apply_pending_target_updates()
+
+    def _reset_env(self) -> np.ndarray:
+        self._fresh_reset = True
+        return super()._reset_env()
+
+    def _store(self, obs, actions, rewards, next_obs, terminated, dones) -> None:
+        if isinstance(self.replay, FrameReplayBuffer):
+            self.replay.add(obs, actions, rewards, next_obs, terminated, dones)
+        else:
+            self.replay.add(obs, next_obs, actions, rewards, terminated)
+
+    def _target_mix(self) -> float:
+        mix = 1.0 - (1.0 - self.config.tau) ** self._pending_target_updates if self._pending_target_updates else 0.0
+        self._pending_target_updates = 0
+        return mix
+
+    def _apply_pending_target_updates(self) -> None:
+        if self._pending_target_updates:
+            self._mix_target(tf.constant(self._target_mix(), tf.float32))
+
+    def _train(self, gradient_steps: int) -> None:
+        batch = self.replay.sample(self.rng, self.config.batch_size, gradient_steps)
+        loss, q_mean = self._train_phase(tf.constant(self._target_mix(), tf.float32), *(tf.constant(a) for a in batch))
+        self._n_updates += gradient_steps
+        self._refresh_numpy_policy()
+        self.logger.record("train/loss", float(loss))
+        self.logger.record("train/q_mean", float(q_mean))
+        self.logger.record("train/n_updates", self._n_updates)
+
+    # ------------------------------------------------------------------ save / load
+    def _trainables(self) -> dict[str, Any]:
+        return {"q_net": self.q_net, "q_net_target": self.q_net_target, "optimizer": self.optimizer}
+
+    def _extra_state_arrays(self, include_replay_buffer: bool) -> dict[str, np.ndarray]:
+        arrays = {"dqn/counters": np.array([self._n_calls, self._pending_target_updates, self._n_updates], np.int64),
+                  "dqn/exploration_rate": np.array([self.exploration_rate], np.float64)}
+        if include_replay_buffer and self.replay is not None:
+            arrays.update({f"replay/{key}": value for key, value in self.replay.state_arrays().items()})
+        return arrays
+
+    def _load_extra_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if "dqn/counters" in arrays:
+            self._n_calls, self._pending_target_updates, self._n_updates = (int(v) for v in arrays["dqn/counters"])
+            self.exploration_rate = float(arrays["dqn/exploration_rate"][0])
+        replay = {key.split("/", 1)[1]: value for key, value in arrays.items() if key.startswith("replay/")}
+        if replay and self.replay is not None:
+            self.replay.load_state_arrays(replay)
+
+    def _after_load(self) -> None:
+        self._refresh_numpy_policy()
