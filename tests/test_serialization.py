@@ -154,3 +154,8 @@ def test_atomic_append_line(tmp_path):
     atomic_append_line(path, '{"a": 1}')
     atomic_append_line(path, '{"a": 2}\n')
     assert path.read_text().splitlines() == ['{"a": 1}', '{"a": 2}']
+
+
+def test_zero_dimensional_arrays_keep_their_shape(tmp_path):
+    path = save_archive(tmp_path / "s.zip", kind="x", config={}, arrays={"count": np.array(3.0)})
+    assert load_archive(path).arrays["count"].shape == ()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 
 from agents_zoo.core import callbacks as callbacks_module
+from agents_zoo.core import env_state
 from agents_zoo.core.config import AgentConfig
 from agents_zoo.core.envs import check_finite, env_id_of, make_vec_env
 from agents_zoo.core.logger import Logger
@@ -51,6 +53,9 @@ class BaseAgent:
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     observation_spaces: ClassVar[tuple[type, ...]] = (spaces.Box, spaces.Discrete)
     action_spaces: ClassVar[tuple[type, ...]] = (spaces.Discrete, spaces.Box)
+    # On-policy agents hold a half-filled rollout between updates that checkpoints do not
+    # store; they checkpoint only at rollout ends (``callback.on_rollout_end()``).
+    checkpoint_between_rollouts_only: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -281,8 +286,12 @@ class BaseAgent:
         self.logger.record("time/fps", (self.num_timesteps - getattr(self, "_start_timesteps", 0)) / elapsed)
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
-        """Write a zip of JSON config + weights + optimizer/RNG state, atomically; never pickled."""
+    def save(self, path: str | Path, include_replay_buffer: bool = False, include_env_state: bool = True) -> Path:
+        """Write a zip of JSON config + weights + optimizer/RNG state, atomically; never pickled.
+
+        With ``include_env_state`` the envs' current episodes are stored too where the env is
+        plain data (see ``core.env_state``), so ``load(path, env=...)`` continues them exactly.
+        """
         arrays: dict[str, np.ndarray] = {}
         for prefix, obj in self._trainables().items():
             arrays.update(variables_to_arrays(prefix, obj))
@@ -299,8 +308,36 @@ class BaseAgent:
             "rng_state": self.rng.bit_generator.state,
             "episode_returns": list(self._episode_returns),
             "episode_lengths": list(self._episode_lengths),
+            "env_state": None,
         }
+        if include_env_state and self.env is not None and self._last_obs is not None:
+            try:
+                config["env_state"], env_arrays = env_state.snapshot(self.env)
+                arrays.update(env_arrays)
+                arrays["episode_state/last_obs"] = self._last_obs
+                arrays["episode_state/running_returns"] = self._running_returns
+                arrays["episode_state/running_lengths"] = self._running_lengths
+            except env_state.NotSnapshotable as exc:
+                config["env_state_unavailable"] = str(exc)
         return save_archive(path, kind=f"agent/{self.name}", config=config, arrays=arrays)
+
+    def _restore_env_state(self, saved: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        assert self.env is not None
+        try:
+            env_state.restore(self.env, saved["env_state"], arrays)
+            last_obs = arrays["episode_state/last_obs"]
+            if last_obs.shape != (self.n_envs, *self._last_obs_template()):
+                raise ValueError(f"saved observations have shape {last_obs.shape} for {self.n_envs} envs")
+            self._last_obs = last_obs
+            self._running_returns = arrays["episode_state/running_returns"].astype(np.float64)
+            self._running_lengths = arrays["episode_state/running_lengths"].astype(np.int64)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"could not restore the envs' episodes from the checkpoint ({exc}); "
+                          "training continues with fresh episodes", stacklevel=3)
+            self._last_obs = None
+
+    def _last_obs_template(self) -> tuple[int, ...]:
+        return () if isinstance(self.observation_space, spaces.Discrete) else self.observation_space.shape
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, **kwargs: Any) -> "BaseAgent":
@@ -325,8 +362,6 @@ class BaseAgent:
         elif isinstance(env, gym.Env):
             config = config.replace(n_envs=1)
         seed = kwargs.pop("seed", saved.get("seed"))
-        if env is None and saved.get("env_id") is None:
-            pass
         agent = agent_cls(env, config, seed=seed, observation_space=observation_space, action_space=action_space, **kwargs)
         if env is not None:
             _check_same_space("observation", observation_space, agent.observation_space)
@@ -348,6 +383,8 @@ class BaseAgent:
                 raise ArchiveError(f"{str(path)!r}: invalid RNG state: {exc}") from None
         agent._episode_returns.extend(float(x) for x in saved.get("episode_returns", []))
         agent._episode_lengths.extend(int(x) for x in saved.get("episode_lengths", []))
+        if agent.env is not None and isinstance(saved.get("env_state"), dict):
+            agent._restore_env_state(saved, archive.arrays)
         agent._after_load()
         return agent
 

@@ -29,6 +29,9 @@ class BaseCallback:
     def on_training_start(self, total_timesteps: int) -> None:
         pass
 
+    def on_rollout_start(self) -> None:
+        pass
+
     def on_step(self) -> bool:
         return True
 
@@ -52,6 +55,10 @@ class CallbackList(BaseCallback):
     def on_training_start(self, total_timesteps: int) -> None:
         for callback in self.callbacks:
             callback.on_training_start(total_timesteps)
+
+    def on_rollout_start(self) -> None:
+        for callback in self.callbacks:
+            callback.on_rollout_start()
 
     def on_step(self) -> bool:
         # Every callback sees every step, even after one asked to stop.
@@ -138,20 +145,39 @@ class ProgressBarCallback(BaseCallback):
 
 
 class CheckpointCallback(_EveryNSteps):
-    """Every ``save_every`` env steps, atomically overwrite ``path`` with a resumable checkpoint."""
+    """Every ``save_every`` env steps, atomically overwrite ``path`` with a resumable checkpoint.
+
+    For agents that hold a half-filled rollout (on-policy), the save waits for the start of the
+    next rollout (the update is done, the buffer empty), so a checkpoint never misses state
+    that the file cannot hold.
+    """
 
     def __init__(self, path: str | Path, save_every: int, include_replay_buffer: bool = False):
         super().__init__(save_every, "checkpoint_every")
         self.path = Path(path)
         self.include_replay_buffer = include_replay_buffer
+        self._pending = False
 
     def _on_event(self) -> None:
         assert self.agent is not None
-        self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
+        if self.agent.checkpoint_between_rollouts_only:
+            self._pending = True
+        else:
+            self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
+
+    def on_rollout_start(self) -> None:
+        if self._pending:
+            assert self.agent is not None
+            self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
+            self._pending = False
 
     def on_training_end(self) -> None:
+        # A run that a callback stopped mid-rollout keeps its last periodic checkpoint: saving
+        # now would drop the half-filled rollout and break an exact resume.
         assert self.agent is not None
-        self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
+        stopped_mid_rollout = self.agent.num_timesteps < self.agent._total_timesteps
+        if not (self.agent.checkpoint_between_rollouts_only and stopped_mid_rollout):
+            self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
 
 
 class StopTrainingOnRewardThreshold(BaseCallback):

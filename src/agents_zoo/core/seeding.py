@@ -20,9 +20,13 @@ def seed_everything(seed: int | None, *, deterministic_ops: bool = False) -> np.
         random.seed(seed)
         np.random.seed(seed % 2**32)
         os.environ.setdefault("PYTHONHASHSEED", str(seed))
+        import keras
         import tensorflow as tf
 
         tf.random.set_seed(seed)
+        # Keras 3 initializers without an explicit seed draw from Keras's own global seed
+        # generator, which tf.random.set_seed does not reset.
+        keras.utils.set_random_seed(seed)
         if deterministic_ops:
             tf.config.experimental.enable_op_determinism()
     return np.random.default_rng(seed)

@@ -155,7 +155,8 @@ def save_archive(
             archive.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             for name in sorted(arrays):
                 buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+                # not ascontiguousarray: it turns 0-d arrays into 1-d ones
+                np.lib.format.write_array(buffer, np.asarray(arrays[name]), allow_pickle=False)
                 archive.writestr(f"arrays/{name}.npy", buffer.getvalue())
     return path
 
