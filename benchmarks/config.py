@@ -49,7 +49,6 @@ DEMONSTRATION_KEYS = ("expert", "expert_timesteps", "expert_hyperparameters", "n
 EXPERT_TRAINERS = ("sb3-ppo", "ppo", "trpo")
 EVALUATION_KEYS = ("eval_every", "n_eval_episodes", "n_final_episodes")
 DEFAULT_EVALUATION = {"eval_every": 10_000, "n_eval_episodes": 10, "n_final_episodes": 20}
-RANDOM_BASELINE_EPISODES_KEY = "n_final_episodes"
 
 
 class ConfigError(ValueError):
@@ -104,7 +103,7 @@ class RunSpec:
         return f"{self.env}__{self.algo}__{self.library}__seed{self.seed}"
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self)}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunSpec":

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from agents_zoo.core.serialization import atomic_write_text
 from benchmarks import stats
 from benchmarks.config import REFERENCE_LIBRARY, SweepConfig, canonical_json
 
@@ -77,8 +78,6 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
         lines.append("")
     text = "\n".join(lines)
     output.mkdir(parents=True, exist_ok=True)
-    from agents_zoo.core.serialization import atomic_write_text
-
     atomic_write_text(output / REPORT_FILE, text + "\n")
     return text
 

@@ -68,6 +68,8 @@ def evaluate_policy(act: Callable[[Any], Any], env_id: str, env_kwargs: dict[str
 
     The same function evaluates both libraries, so the env construction, seeding and the way
     episodes are spread over envs (up front, so short episodes do not dominate; SB3 #402) match.
+    ``BaseAgent.evaluate`` does the same for our agents only, and ``demonstrations.rollout`` keeps
+    every observation; neither fits a library-neutral evaluation with ``env_kwargs``.
     """
     import gymnasium as gym
     import numpy as np
