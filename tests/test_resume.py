@@ -74,9 +74,9 @@ def test_save_load_continue_matches_uninterrupted_in_process(name, tmp_path):
     env_id, total, every, config = CASES[name]
     half = (total // 2 // every) * every
     uninterrupted = agents_zoo.make(name, env_id, seed=5, deterministic_ops=True, **config)
-    uninterrupted.learn(total, checkpoint_every=every, checkpoint_path=tmp_path / "u.zip")
+    uninterrupted.learn(total, checkpoint_every=every, checkpoint_path=tmp_path / "u.zip", checkpoint_replay_buffer=True)
     first = agents_zoo.make(name, env_id, seed=5, deterministic_ops=True, **config)
-    first.learn(total, checkpoint_every=every, checkpoint_path=tmp_path / "ck.zip",
+    first.learn(total, checkpoint_every=every, checkpoint_path=tmp_path / "ck.zip", checkpoint_replay_buffer=True,
                 callback=lambda agent: agent.num_timesteps < half)
     resumed = type(first).load(tmp_path / "ck.zip", env=env_id)
     assert resumed.num_timesteps <= half + every
@@ -93,11 +93,12 @@ RUN_SCRIPT = textwrap.dedent("""
     if resume:
         agent = agents_zoo.get_agent_class(name).load(path, env=env_id)
         print("resumed at", agent.num_timesteps, flush=True)
-        agent.learn(total - agent.num_timesteps, reset_num_timesteps=False, checkpoint_every=every, checkpoint_path=path)
+        agent.learn(total - agent.num_timesteps, reset_num_timesteps=False, checkpoint_every=every, checkpoint_path=path,
+                    checkpoint_replay_buffer=True)
     else:
         agent = agents_zoo.make(name, env_id, seed=11, deterministic_ops=True, **config)
-        agent.learn(total, checkpoint_every=every, checkpoint_path=path, callback=slow_down)
-    agent.save(path + ".final.zip")
+        agent.learn(total, checkpoint_every=every, checkpoint_path=path, callback=slow_down, checkpoint_replay_buffer=True)
+    agent.save(path + ".final.zip", include_replay_buffer=True)
 """)
 
 

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", type=Path, default=None, help="where to write the trained model (.zip)")
     train.add_argument("--checkpoint-every", type=_positive_int, default=None,
                        help="write a resumable checkpoint to --save every N env steps (atomic)")
+    train.add_argument("--checkpoint-replay-buffer", action="store_true",
+                       help="store the replay buffer in checkpoints too (off-policy agents: exact resume, bigger file)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint at --save if it exists, up to --steps in total")
     train.add_argument("--eval-episodes", type=_non_negative_int, default=10,
@@ -148,14 +150,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"resuming {args.algo} from {args.save} at step {agent.num_timesteps} of {args.steps}")
         if remaining > 0:
             agent.learn(remaining, progress_bar=not args.no_progress, reset_num_timesteps=False,
-                        checkpoint_every=args.checkpoint_every, checkpoint_path=args.save)
+                        checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
+                        checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     else:
         agent = agent_cls(args.env_id, seed=args.seed, log_dir=args.log_dir,
                           deterministic_ops=args.deterministic_ops, **overrides)
         agent.learn(args.steps, progress_bar=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                    checkpoint_path=args.save)
+                    checkpoint_path=args.save, checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     if args.save is not None:
-        agent.save(args.save)
+        agent.save(args.save, include_replay_buffer=args.checkpoint_replay_buffer)
         print(f"saved {args.algo} to {args.save}")
     if args.eval_episodes:
         result = agent.evaluate(args.eval_episodes)

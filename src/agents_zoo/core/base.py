@@ -147,12 +147,14 @@ class BaseAgent:
         reset_num_timesteps: bool = True,
         checkpoint_every: int | None = None,
         checkpoint_path: str | Path | None = None,
+        checkpoint_replay_buffer: bool = False,
     ) -> "BaseAgent":
         """Train for ``total_timesteps`` env steps (over all envs).
 
         With ``reset_num_timesteps=False`` training continues the step count (and schedules)
         of an earlier or resumed run. ``checkpoint_every`` writes a resumable checkpoint to
-        ``checkpoint_path`` atomically every that many steps and at the end.
+        ``checkpoint_path`` atomically every that many steps and at the end (with the replay
+        buffer too if ``checkpoint_replay_buffer``: an exact resume for off-policy agents).
         """
         if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
             raise ValueError(f"total_timesteps must be a positive int, got {total_timesteps!r}")
@@ -169,7 +171,8 @@ class BaseAgent:
         if checkpoint_every is not None:
             if checkpoint_path is None:
                 raise ValueError("checkpoint_every needs a checkpoint_path to write to")
-            parts.append(callbacks_module.CheckpointCallback(checkpoint_path, checkpoint_every))
+            parts.append(callbacks_module.CheckpointCallback(checkpoint_path, checkpoint_every,
+                                                             include_replay_buffer=checkpoint_replay_buffer))
         callback_list = callbacks_module.CallbackList(parts)
         callback_list.init_callback(self)
         if self._last_obs is None:
