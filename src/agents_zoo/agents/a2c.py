@@ -77,7 +77,7 @@ class A2C(OnPolicyAgent):
     def _train(self) -> dict[str, float]:
         learning_rate = self._current_learning_rate()
         batch = self.buffer.get()
-        stats, flat_weights = self._update_graph(batch.observations, batch.actions, batch.advantages, batch.returns,
+        stats, flat_weights = self._call_update(batch.observations, batch.actions, batch.advantages, batch.returns,
                                                  np.float32(learning_rate))
         self._refresh_numpy_policy(flat_weights)
         policy_loss, value_loss, entropy_loss = stats.numpy().tolist()

@@ -107,7 +107,7 @@ class PPO(OnPolicyAgent):
         clip_range = scheduled(cfg.clip_range, cfg.clip_range_schedule, progress)
         batch = self.buffer.get()
         permutations = np.stack([self.rng.permutation(cfg.rollout_size) for _ in range(cfg.n_epochs)]).astype(np.int32)
-        stats, last_loss, n_minibatches, flat_weights = self._update_graph(
+        stats, last_loss, n_minibatches, flat_weights = self._call_update(
             batch.observations, batch.actions, batch.old_values, batch.old_log_probs, batch.advantages, batch.returns,
             permutations, np.float32(learning_rate), np.float32(clip_range),
             np.float32(cfg.clip_range_vf if cfg.clip_range_vf is not None else 0.0))

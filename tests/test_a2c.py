@@ -1,0 +1,76 @@
+"""A2C: the loss against hand-computed NumPy values, optimizer choice, smoke runs, save/load
+and determinism."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents_zoo.agents.a2c import A2C, a2c_loss
+from test_ppo import _log_softmax, _numpy_forward, _tiny_policy
+
+FAST = dict(jit_compile=False)
+
+
+@pytest.mark.parametrize("normalize_advantage", [False, True])
+def test_a2c_loss_matches_hand_computation(normalize_advantage):
+    model = _tiny_policy(gym.spaces.Discrete(3))
+    rng = np.random.default_rng(5)
+    n = 7
+    observations = rng.normal(size=(n, 2)).astype(np.float32)
+    actions = rng.integers(0, 3, n)
+    advantages = rng.normal(size=n).astype(np.float32)
+    returns = rng.normal(size=n).astype(np.float32)
+    loss = a2c_loss(model, observations, actions, advantages, returns, ent_coef=0.01, vf_coef=0.25,
+                    normalize_advantage=normalize_advantage)
+    logits, values = _numpy_forward(model, observations)
+    log_p = _log_softmax(logits)
+    if normalize_advantage:
+        advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)
+    policy_loss = -(advantages * log_p[np.arange(n), actions]).mean()
+    value_loss = ((returns - values) ** 2).mean()
+    entropy_loss = (np.exp(log_p) * log_p).sum(axis=1).mean()
+    np.testing.assert_allclose(loss.policy_loss, policy_loss, rtol=1e-5)
+    np.testing.assert_allclose(loss.value_loss, value_loss, rtol=1e-5)
+    np.testing.assert_allclose(loss.entropy_loss, entropy_loss, rtol=1e-5)
+    np.testing.assert_allclose(loss.total, policy_loss + 0.01 * entropy_loss + 0.25 * value_loss, rtol=1e-5)
+
+
+def test_defaults_are_sb3s_and_optimizer_follows_use_rms_prop():
+    agent = A2C("CartPole-v1", seed=0, **FAST)
+    cfg = agent.config
+    assert (cfg.learning_rate, cfg.n_steps, cfg.gamma, cfg.gae_lambda, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm,
+            cfg.rms_prop_eps, cfg.use_rms_prop, cfg.normalize_advantage) == (7e-4, 5, 0.99, 1.0, 0.0, 0.5, 0.5, 1e-5,
+                                                                            True, False)
+    assert agent.optimizer.kind == "rmsprop" and agent.optimizer.rms_alpha == 0.99
+    assert A2C("CartPole-v1", use_rms_prop=False, seed=0, **FAST).optimizer.kind == "adam"
+
+
+def test_smoke_continuous_with_normalization_and_save_load(tmp_path):
+    agent = A2C("Pendulum-v1", n_envs=4, n_steps=8, seed=1, normalize_observation=True, normalize_reward=True, **FAST)
+    agent.learn(160)
+    assert np.isfinite(agent.logger.history[-1]["train/value_loss"])
+    agent.save(tmp_path / "a2c.zip")
+    loaded = A2C.load(tmp_path / "a2c.zip", env="Pendulum-v1")
+    observations = np.random.default_rng(2).uniform(-1, 1, (4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(observations, True)[0], agent.predict(observations, True)[0])
+    for a, b in zip(loaded.optimizer.variables, agent.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    loaded.learn(64, reset_num_timesteps=False)
+
+
+def test_same_seed_gives_identical_weights():
+    def run():
+        agent = A2C("CartPole-v1", n_envs=4, seed=11, deterministic_ops=True, **FAST)
+        agent.learn(200)
+        return [v.numpy() for v in agent.policy.variables], agent.evaluate(2, deterministic=False).returns
+
+    (weights_a, returns_a), (weights_b, returns_b) = run(), run()
+    np.testing.assert_array_equal(returns_a, returns_b)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,232 @@
+"""Shared on-policy core: GAE against SB3, optimizers against torch, NumPy acting against TF,
+config validation, reward hook, truncation bootstrap, normalization state and action clipping."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents_zoo.agents.a2c import A2C, A2CConfig
+from agents_zoo.agents.onpolicy import ActorCritic, NumpyActorCritic, TorchStyleOptimizer, explained_variance
+from agents_zoo.agents.ppo import PPO, PPOConfig
+from agents_zoo.core.buffers import compute_gae
+
+
+# ----------------------------------------------------------------------------- GAE == SB3
+@pytest.mark.parametrize("gae_lambda", [0.0, 0.8, 1.0])
+def test_gae_matches_sb3_with_terminations_and_truncations(gae_lambda):
+    sb3_buffers = pytest.importorskip("stable_baselines3.common.buffers")
+    rng = np.random.default_rng(0)
+    n_steps, n_envs, gamma = 16, 3, 0.97
+    rewards = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    values = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    ended = rng.random((n_steps, n_envs)) < 0.25
+    truncations = ended & (rng.random((n_steps, n_envs)) < 0.5)
+    terminations = ended & ~truncations
+    truncations[-1, :2], terminations[-1, :2] = (True, False), (False, True)  # both endings at the last step too
+    ended = terminations | truncations
+    truncation_values = np.where(truncations, rng.normal(size=(n_steps, n_envs)), 0).astype(np.float32)
+    last_values = rng.normal(size=n_envs).astype(np.float32)
+    ours_advantages, ours_returns = compute_gae(rewards, values, terminations, truncations, last_values,
+                                                truncation_values, gamma, gae_lambda)
+
+    # SB3 folds truncation into the reward at collection time (r += gamma * V(final obs)) and
+    # marks the next step as an episode start; the last step's dones are passed separately.
+    import torch
+
+    space = gym.spaces.Box(-1, 1, (1,))
+    buffer = sb3_buffers.RolloutBuffer(n_steps, space, gym.spaces.Discrete(2), "cpu", gae_lambda, gamma, n_envs)
+    episode_starts = np.zeros(n_envs, dtype=np.float32)
+    for t in range(n_steps):
+        buffer.add(np.zeros((n_envs, 1)), np.zeros((n_envs, 1)), rewards[t] + gamma * truncation_values[t],
+                   episode_starts, torch.tensor(values[t]), torch.zeros(n_envs))
+        episode_starts = ended[t].astype(np.float32)
+    buffer.compute_returns_and_advantage(torch.tensor(last_values), ended[-1].astype(np.float32))
+    np.testing.assert_allclose(ours_advantages, buffer.advantages, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours_returns, buffer.returns, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- optimizers == torch
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_torch_style_optimizer_matches_torch(kind):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    initial = rng.normal(size=(3, 4)).astype(np.float32)
+    variable = tf.Variable(initial)
+    optimizer = TorchStyleOptimizer([variable], kind, epsilon=1e-5)
+    reference = torch.tensor(initial, requires_grad=True)
+    torch_optimizer = (torch.optim.Adam([reference], lr=1e-2, eps=1e-5) if kind == "adam"
+                       else torch.optim.RMSprop([reference], lr=1e-2, alpha=0.99, eps=1e-5))
+    step = tf.function(lambda g: optimizer.apply([g], [variable], tf.constant(1e-2)))
+    for i in range(12):
+        gradient = (rng.normal(size=(3, 4)) * (1e-3 if i % 2 else 1.0)).astype(np.float32)  # eps matters at 1e-3
+        step(tf.constant(gradient))
+        reference.grad = torch.tensor(gradient)
+        torch_optimizer.step()
+    np.testing.assert_allclose(variable.numpy(), reference.detach().numpy(), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- NumPy acting == TF
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
+@pytest.mark.parametrize("observation_space", [gym.spaces.Box(-1, 1, (5,), np.float32), gym.spaces.Discrete(4)])
+def test_numpy_actor_matches_tf(observation_space, action_space):
+    model = ActorCritic(observation_space, action_space, (16, 8), "tanh", log_std_init=-0.5, seed=3)
+    mirror = NumpyActorCritic(model, observation_space)
+    observations = np.stack([observation_space.sample() for _ in range(7)])
+    policy_output, values = model(tf.constant(observations))
+    np_output, np_values = mirror.forward(observations)
+    np.testing.assert_allclose(np_output, policy_output.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np_values, values.numpy(), rtol=1e-5, atol=1e-6)
+    if mirror.log_std is not None:
+        np.testing.assert_allclose(mirror.log_std, [-0.5, -0.5])
+
+
+def test_action_and_value_heads_use_sb3_initialization():
+    model = ActorCritic(gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2), (64, 64), "tanh", seed=0)
+    # Orthogonal with gain 0.01 (action head) and 1 (value head): singular values equal the gain.
+    np.testing.assert_allclose(np.linalg.svd(model.policy_net.head.kernel.numpy(), compute_uv=False), 0.01, rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.svd(model.value_net.head.kernel.numpy(), compute_uv=False), 1.0, rtol=1e-4)
+
+
+def test_explained_variance():
+    targets = np.array([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(targets, targets) == 1.0
+    assert explained_variance(np.full(4, 2.5), targets) == pytest.approx(0.0)
+    assert np.isnan(explained_variance(targets, np.ones(4)))
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("config_class, field, value", [
+    (PPOConfig, "learning_rate", 0.0), (PPOConfig, "learning_rate", -1e-3), (A2CConfig, "learning_rate", 0.0),
+    (PPOConfig, "gamma", 1.5), (A2CConfig, "gamma", -0.1), (PPOConfig, "gae_lambda", 1.01),
+    (PPOConfig, "n_steps", 0), (PPOConfig, "n_epochs", 0), (PPOConfig, "clip_range", 0.0),
+    (PPOConfig, "clip_range_vf", -0.2), (PPOConfig, "target_kl", 0.0), (PPOConfig, "max_grad_norm", 0.0),
+    (PPOConfig, "ent_coef", -0.01), (PPOConfig, "vf_coef", -1.0), (A2CConfig, "rms_prop_eps", 0.0),
+    (PPOConfig, "learning_rate_schedule", "cosine"), (PPOConfig, "clip_range_schedule", "exp"),
+    (PPOConfig, "learning_rate", float("nan")),
+])
+def test_invalid_hyperparameters_name_field_and_value(config_class, field, value):
+    with pytest.raises(ValueError, match=field) as error:
+        config_class(**{field: value})
+    assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+def test_batch_larger_than_rollout_is_refused():
+    with pytest.raises(ValueError, match=r"batch_size must be <= n_steps \* n_envs = 8 \* 2 = 16, got 32"):
+        PPOConfig(n_steps=8, n_envs=2, batch_size=32)
+
+
+def test_advantage_normalization_needs_two_transitions():
+    with pytest.raises(ValueError, match="normalize_advantage"):
+        A2CConfig(n_steps=1, n_envs=1, normalize_advantage=True)
+    A2CConfig(n_steps=1, n_envs=1)  # fine without normalization
+
+
+def test_wrong_type_and_unknown_setting():
+    with pytest.raises(ValueError, match="n_steps"):
+        PPOConfig.from_dict({"n_steps": "many"})
+    with pytest.raises(ValueError, match="did you mean 'n_epochs'"):
+        PPOConfig.from_dict({"n_epoch": 3})
+
+
+def test_image_observations_cannot_be_normalized():
+    from wrappers.fake_envs import RandomImageEnv
+
+    with pytest.raises(ValueError, match="normalize_observation"):
+        PPO(lambda: RandomImageEnv(shape=(1, 36, 36)), n_steps=8, batch_size=8, normalize_observation=True)
+
+
+# ----------------------------------------------------------------------------- rollouts
+class _Counter(gym.Env):
+    """Observation = step count; truncated after 3 steps, terminated when the action is 1 at step 2."""
+
+    observation_space = gym.spaces.Box(0, 10, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, bool(action == 1 and self.t == 2), False, {}
+
+
+def _counter_env():
+    return gym.wrappers.TimeLimit(_Counter(), max_episode_steps=3)
+
+
+def test_truncation_bootstraps_from_the_final_observation_and_termination_does_not():
+    from agents_zoo.core.callbacks import BaseCallback
+
+    agent = PPO(_counter_env, n_envs=2, n_steps=9, batch_size=6, seed=0)
+    agent._last_obs = agent._reset_env()
+    assert agent._collect_rollout(BaseCallback())  # the buffer, before any update changes the weights
+    buffer = agent.buffer
+    finals = buffer.observations[..., 0] == 2  # the step that produced observation 3 (or terminated)
+    for t, e in zip(*np.nonzero(buffer.truncations)):
+        assert buffer.observations[t, e, 0] == 2
+        expected = agent._numpy_policy.forward(np.array([[3.0]], np.float32))[1][0]
+        assert buffer.truncation_values[t, e] == pytest.approx(expected, rel=1e-5)
+    assert (buffer.truncation_values[~buffer.truncations] == 0).all()
+    assert (buffer.truncations | buffer.terminations)[finals].all()
+
+
+def test_reward_fn_sees_raw_transitions_and_replaces_rewards():
+    seen = {}
+
+    def reward_fn(observations, actions, next_observations, dones):
+        seen.update(observations=observations, actions=actions, next_observations=next_observations, dones=dones)
+        return np.full(len(observations), 2.0)
+
+    agent = PPO(_counter_env, n_envs=2, n_steps=6, batch_size=6, seed=0, normalize_observation=True,
+                reward_fn=reward_fn)
+    agent.learn(12)
+    assert seen["observations"].shape == (12, 1) and seen["next_observations"].shape == (12, 1)
+    assert seen["actions"].shape == (12,) and seen["dones"].shape == (12,)
+    # Raw (not normalized) observations; the next observation of an ended episode is its final one.
+    np.testing.assert_array_equal(seen["next_observations"][:, 0], seen["observations"][:, 0] + 1)
+    assert (agent.buffer.rewards == 2.0).all()
+    assert agent._episode_returns  # the env's own returns still reported
+
+
+def test_reward_fn_with_wrong_shape_is_refused():
+    agent = A2C(_counter_env, n_envs=2, seed=0, reward_fn=lambda o, a, n, d: np.zeros(3))
+    with pytest.raises(ValueError, match=r"reward_fn returned shape \(3,\), expected \(10,\)"):
+        agent.learn(10)
+
+
+def test_continuous_actions_are_clipped_for_the_env_but_stored_unclipped():
+    sent = []
+
+    class Recorder(gym.Wrapper):
+        def step(self, action):
+            sent.append(np.array(action))
+            return super().step(action)
+
+    agent = A2C(lambda: Recorder(gym.make("Pendulum-v1")), n_envs=1, n_steps=16, seed=0, log_std_init=1.5)
+    agent.learn(16)
+    stored = agent.buffer.actions[:, 0, 0]
+    assert np.abs(stored).max() > 2.0  # std e^1.5: some samples fall outside [-2, 2]
+    np.testing.assert_allclose(np.concatenate(sent), np.clip(stored, -2, 2), rtol=1e-6)
+
+
+def test_normalization_statistics_are_saved_and_loaded(tmp_path):
+    agent = PPO("Pendulum-v1", n_envs=2, n_steps=16, batch_size=16, n_epochs=1, seed=0,
+                normalize_observation=True, normalize_reward=True)
+    agent.learn(64)
+    observations = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
+    expected = agent.predict(observations, deterministic=True)[0]
+    agent.save(tmp_path / "ppo.zip")
+    loaded = PPO.load(tmp_path / "ppo.zip", env="Pendulum-v1")
+    np.testing.assert_array_equal(loaded.observation_rms.mean, agent.observation_rms.mean)
+    np.testing.assert_array_equal(loaded.return_rms.var, agent.return_rms.var)
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], expected)
+    assert not np.allclose(agent.observation_rms.mean, 0)
