@@ -46,30 +46,37 @@ class Archive:
 
 # ----------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[io.IOBase]:
-    """Open a temporary sibling of ``path``; on success fsync it and rename it over ``path``."""
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_open supports modes 'wb' and 'w', got {mode!r}")
-    path = Path(path)
+def _temporary_sibling(path: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file next to ``path``; on success fsync it, rename it over ``path`` and
+    fsync the folder (so the rename itself is durable); on failure remove it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    # Make the rename itself durable.
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[io.IOBase]:
+    """Open a temporary sibling of ``path``; on success fsync it and rename it over ``path``."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open supports modes 'wb' and 'w', got {mode!r}")
+    with _temporary_sibling(Path(path), ".tmp") as tmp:
+        with open(tmp, mode) as handle:
+            yield handle
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -93,18 +100,8 @@ def atomic_append_line(path: str | os.PathLike, line: str) -> None:
 def atomic_save(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
     """For libraries that only write to a path: ``writer(tmp_path)`` then rename over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _temporary_sibling(path, path.suffix or ".tmp") as tmp:
+        writer(tmp)
 
 
 # ----------------------------------------------------------------------------- JSON helpers
