@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from agents_zoo.core.cli_args import non_negative_int, parse_key_values, positive_int  # noqa: E402
+
 # Subcommands that live in other modules, imported only when used so `agents-zoo list` and
 # `--help` do not pay for TensorFlow, SB3 or Ray imports.
 EXTERNAL_COMMANDS = {
@@ -41,19 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("algo", help="agent name from `agents-zoo list` (e.g. ppo, a2c, dqn, random)")
     train.add_argument("env_id", nargs="?", help="gymnasium env id (e.g. CartPole-v1, agents_zoo/Pong-dqn-v0)")
-    train.add_argument("--steps", type=_positive_int, default=100_000, help="env steps over all envs (default 100000)")
-    train.add_argument("--seed", type=_non_negative_int, default=None, help="seed for envs, networks and sampling")
-    train.add_argument("--n-envs", type=_positive_int, default=None, help="envs stepped together (overrides config n_envs)")
+    train.add_argument("--steps", type=positive_int, default=100_000, help="env steps over all envs (default 100000)")
+    train.add_argument("--seed", type=non_negative_int, default=None, help="seed for envs, networks and sampling")
+    train.add_argument("--n-envs", type=positive_int, default=None, help="envs stepped together (overrides config n_envs)")
     train.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                        help="agent settings, e.g. learning_rate=3e-4 policy_hidden_sizes=[64,64]")
     train.add_argument("--save", type=Path, default=None, help="where to write the trained model (.zip)")
-    train.add_argument("--checkpoint-every", type=_positive_int, default=None,
+    train.add_argument("--checkpoint-every", type=positive_int, default=None,
                        help="write a resumable checkpoint to --save every N env steps (atomic)")
     train.add_argument("--checkpoint-replay-buffer", action="store_true",
                        help="store the replay buffer in checkpoints too (off-policy agents: exact resume, bigger file)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint at --save if it exists, up to --steps in total")
-    train.add_argument("--eval-episodes", type=_non_negative_int, default=10,
+    train.add_argument("--eval-episodes", type=non_negative_int, default=10,
                        help="episodes of deterministic evaluation after training (0 to skip)")
     train.add_argument("--log-dir", type=Path, default=None, help="write progress.csv and TensorBoard logs here")
     train.add_argument("--deterministic-ops", action="store_true", help="bitwise-repeatable TF ops (slower)")
@@ -62,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model")
     evaluate.add_argument("model_path", type=Path, help="a model saved by `train --save` or agent.save()")
-    evaluate.add_argument("--episodes", type=_positive_int, default=10, help="episodes to run (default 10)")
+    evaluate.add_argument("--episodes", type=positive_int, default=10, help="episodes to run (default 10)")
     evaluate.add_argument("--env", dest="env_id", default=None, help="env id (default: the one the model was trained on)")
-    evaluate.add_argument("--seed", type=_non_negative_int, default=None, help="seed of the evaluation envs")
+    evaluate.add_argument("--seed", type=non_negative_int, default=None, help="seed of the evaluation envs")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of the greedy/mean action")
     evaluate.add_argument("--render", action="store_true", help="show the episodes in a window (render_mode=human)")
 
@@ -178,27 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def parse_config_overrides(config_class: Any, pairs: Sequence[str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--config expects KEY=VALUE, got {pair!r}")
-        overrides[key] = config_class.parse_cli_value(key, text)
-    return overrides
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative int, got {text!r}")
-    return value
+    return parse_key_values(pairs, config_class.parse_cli_value)
 
 
 if __name__ == "__main__":

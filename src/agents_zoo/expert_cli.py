@@ -16,8 +16,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from agents_zoo.core.cli_args import non_negative_int, parse_key_values, positive_int
 from agents_zoo.demonstrations import EXPERT_TRAINERS
 
 
@@ -33,8 +34,8 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument("env_id", help="gymnasium env id, e.g. seals/CartPole-v0, Pendulum-v1, HopperBulletEnv-v0")
     train.add_argument("--trainer", choices=EXPERT_TRAINERS, default="ppo",
                        help="ppo (ours), trpo (sb3-contrib, as in the GAIL paper) or sb3-ppo (default: ppo)")
-    train.add_argument("--steps", type=_positive_int, default=100_000, help="training env steps (default 100000)")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="seed of training (default 0)")
+    train.add_argument("--steps", type=positive_int, default=100_000, help="training env steps (default 100000)")
+    train.add_argument("--seed", type=non_negative_int, default=0, help="seed of training (default 0)")
     train.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                        help="trainer settings (our PPO's config fields, or SB3 keyword arguments); values are JSON")
     train.add_argument("--save", type=Path, required=True, help="where to write the expert model (.zip)")
@@ -45,7 +46,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     rollout.add_argument("env_id", help="gymnasium env id to roll out on")
     rollout.add_argument("--trainer", choices=EXPERT_TRAINERS, default="ppo",
                          help="which library wrote the expert file (default: ppo, ours)")
-    rollout.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the rollout envs (default 0)")
+    rollout.add_argument("--seed", type=non_negative_int, default=0, help="seed of the rollout envs (default 0)")
     _add_rollout_options(rollout, required=True)
 
     inspect = actions.add_parser("inspect", help="validate a demonstration file and print a summary")
@@ -56,7 +57,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
 def _add_rollout_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--out" if required else "--demos", dest="demos", type=Path, required=required,
                         help="where to write the demonstrations (.npz, classic GAIL layout)")
-    parser.add_argument("--episodes", type=_positive_int, default=60, help="episodes to record (default 60)")
+    parser.add_argument("--episodes", type=positive_int, default=60, help="episodes to record (default 60)")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the greedy/mean action")
 
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from agents_zoo import demonstrations
 
-    config = _parse_config(args.config)
+    config = parse_key_values(args.config)
     model = demonstrations.train_expert(args.env_id, args.trainer, args.steps, args.seed, config)
     demonstrations.save_expert(model, args.save)
     print(f"saved {args.trainer} expert to {args.save}")
@@ -116,30 +117,3 @@ def _inspect(path: Path) -> int:
         "return_mean": float(demos.episode_returns.mean()), "return_std": float(demos.episode_returns.std()),
     }, indent=2))
     return 0
-
-
-def _parse_config(pairs: Sequence[str]) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--config expects KEY=VALUE, got {pair!r}")
-        try:
-            config[key] = json.loads(text)
-        except json.JSONDecodeError:
-            config[key] = text  # a bare word, e.g. activation=relu
-    return config
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative int, got {text!r}")
-    return value
