@@ -195,7 +195,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pong-learning-starts", type=int, default=1_000,
                         help="learning_starts for Pong (RL-Zoo: 100k; shortened so a short run trains)")
     parser.add_argument("--eval-episodes", type=int, default=10, help="deterministic CartPole evaluation episodes")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where dqn_benchmark.{json,md} go")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where dqn_<env>.{json,md} go")
     parser.add_argument("--tiny", action="store_true",
                         help="smoke run: 1 seed, 1,500 CartPole and 300 Pong steps (numbers meaningless)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -243,9 +243,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = markdown(summary, meta)
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out_dir / "dqn_benchmark.json",
-                      json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
-    atomic_write_text(args.out_dir / "dqn_benchmark.md", text + "\n")
+    # One file pair per env (dqn_cartpole.*, dqn_pong.*), so benchmarks run separately do not overwrite each other.
+    for env in summary:
+        env_meta = {**meta, "settings": {env: meta["settings"][env]}}
+        atomic_write_text(args.out_dir / f"dqn_{env}.json", json.dumps(
+            {"meta": env_meta, "summary": {env: summary[env]}, "runs": [r for r in runs if r["env"] == env]},
+            indent=2) + "\n")
+        atomic_write_text(args.out_dir / f"dqn_{env}.md", markdown({env: summary[env]}, env_meta) + "\n")
     return summary
 
 

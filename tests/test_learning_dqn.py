@@ -34,5 +34,5 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     summary = bench_dqn.main(["--envs", "cartpole", "--algos", "ours-vanilla", "--seeds", "1",
                               "--cartpole-steps", "600", "--eval-episodes", "1", "--out-dir", str(tmp_path)])
     assert summary["cartpole"]["ours-vanilla"]["runs"] == 1
-    saved = json.loads((tmp_path / "dqn_benchmark.json").read_text())
-    assert saved["runs"][0]["steps"] >= 600 and (tmp_path / "dqn_benchmark.md").exists()
+    saved = json.loads((tmp_path / "dqn_cartpole.json").read_text())
+    assert saved["runs"][0]["steps"] >= 600 and (tmp_path / "dqn_cartpole.md").exists()

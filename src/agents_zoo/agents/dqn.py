@@ -223,8 +223,10 @@ class DQN(BaseAgent):
         self._train_phase = tf.function(self._train_phase_graph, jit_compile=not self.uses_images,
                                         reduce_retracing=True)
         self._mix_target = tf.function(self._mix_target_graph)
-        self._greedy_graph = tf.function(lambda obs: tf.argmax(self.q_net(obs), axis=1, output_type=tf.int32),
-                                         reduce_retracing=True)
+        greedy = tf.function(lambda obs: tf.argmax(self.q_net(obs), axis=1, output_type=tf.int32))
+        # A concrete function skips tf.function's dispatch (~0.2 ms of a ~1.2 ms CNN acting call).
+        obs_spec = tf.TensorSpec([None, *self.observation_space.shape], self.observation_space.dtype)
+        self._greedy_graph = greedy.get_concrete_function(obs_spec) if self.uses_images else greedy
         self._refresh_numpy_policy()
 
     def _make_replay_buffer(self) -> ReplayBuffer | FrameReplayBuffer:
@@ -282,7 +284,7 @@ class DQN(BaseAgent):
         if self._numpy_policy is not None:
             features = networks.preprocess_numpy(self.observation_space, observations)
             return self.q_net.numpy_q_values(self._numpy_policy, features).argmax(axis=1)
-        return self._greedy_graph(tf.constant(observations)).numpy()
+        return self._greedy_graph(tf.constant(np.asarray(observations, dtype=self.observation_space.dtype))).numpy()
 
     def _epsilon_greedy(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
         # Epsilon is drawn per env in NumPy first: all-random steps never pay for a network call.
