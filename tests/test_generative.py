@@ -18,6 +18,7 @@ from generative.cyclegan import (  # noqa: E402
 )
 from generative.dbvae import (  # noqa: E402
     DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, latent_sampling_probabilities, make_rare_subgroup_task,
+    transform_frames,
 )
 from generative.gan import GAN, GANConfig  # noqa: E402
 from generative.vae import VAE, VAEConfig, kl_divergence  # noqa: E402
@@ -252,6 +253,61 @@ def test_generator_step_leaves_discriminator_unchanged():
     assert any(not np.array_equal(old, new.numpy()) for old, new in zip(generator_before, model.generator.trainable_variables))
 
 
+def test_generator_loss_decreases_against_frozen_discriminator():
+    """The generator's gradients flow: with the discriminator frozen, a few steps lower its loss."""
+    import keras
+
+    common.seed_everything(0)
+    model = GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4,
+                          discriminator_batch_norm=False))  # no BN: a zero-lr D is then fully frozen
+    model.compile(discriminator_optimizer=keras.optimizers.SGD(0.0), generator_optimizer=keras.optimizers.Adam(1e-3))
+    latent = tf.random.normal((16, 4), seed=1)
+
+    def generator_loss():
+        fake = model.generator(latent, training=True)
+        return float(adversarial.generator_loss(model.discriminator(fake, training=False)))
+
+    with tf.GradientTape() as tape:
+        loss = adversarial.generator_loss(model.discriminator(model.generator(latent, training=True)))
+    gradients = tape.gradient(loss, model.generator.trainable_variables)
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+    real = np.random.default_rng(0).random((16, *SHAPE), dtype=np.float32)
+    # Make the discriminator informative first (its own optimizer, outside the GAN's), then freeze it.
+    discriminator_optimizer = keras.optimizers.Adam(1e-2)
+    for _ in range(20):
+        with tf.GradientTape() as tape:
+            loss = adversarial.discriminator_loss(model.discriminate(real), model.discriminator(
+                model.generator(latent, training=True), training=False))
+        variables = model.discriminator.trainable_variables
+        discriminator_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    frozen = [w.numpy().copy() for w in model.discriminator.weights]
+    before = generator_loss()
+    for _ in range(15):
+        model.train_step(real)
+    assert generator_loss() < 0.8 * before
+    for old, new in zip(frozen, model.discriminator.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+
+
+def test_gan_dcgan_init_and_instance_noise_decay():
+    common.seed_everything(0)
+    model = GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=8, discriminator_filters=8,
+                          instance_noise=0.2, instance_noise_steps=4))
+    model.compile()
+    kernel = model.discriminator.get_layer("conv_1").kernel.numpy()
+    assert abs(kernel.mean()) < 0.01 and 0.015 < kernel.std() < 0.025  # normal(0, 0.02)
+    assert float(model.instance_noise_std()) == pytest.approx(0.2)
+    real = np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32)
+    model.train_step(real)
+    model.train_step(real)
+    assert float(model.instance_noise_std()) == pytest.approx(0.1)
+    for _ in range(3):
+        model.train_step(real)
+    assert float(model.instance_noise_std()) == 0.0
+    with pytest.raises(ValueError, match="real_label"):
+        GANConfig(image_shape=SHAPE, real_label=0.0)
+
+
 def test_cyclegan_and_autoencoder_train_and_round_trip(frames, tmp_path):
     common.seed_everything(0)
     gray, color = frames.grayscale(), frames.float_images()
@@ -279,6 +335,22 @@ def test_dbvae_trains_with_resampling_and_round_trips(frames, tmp_path):
     batches.resample()
     assert batches.positive_probabilities.sum() == pytest.approx(1.0)
     assert len(batches) == len(images) // 8
+
+
+def test_rare_subgroup_transforms(frames):
+    images = frames.float_images()[:4]
+    np.testing.assert_allclose(transform_frames(images, "invert"), 1.0 - images)
+    shifted = transform_frames(images, "channel_shift")
+    np.testing.assert_array_equal(shifted[:, 0], images[:, 1])
+    np.testing.assert_array_equal(shifted[:, 2], images[:, 0])
+    np.testing.assert_allclose(transform_frames(images, "invert_channel_shift"), 1.0 - shifted)
+    with pytest.raises(ValueError, match="transform"):
+        transform_frames(images, "blur")
+    task, labels, is_rare = make_rare_subgroup_task(frames.float_images(), frames.labels, rare_fraction=1.0,
+                                                    negative_transformed_fraction=0.0, transform="channel_shift")
+    positives = frames.labels == 0
+    assert is_rare.tolist() == positives.tolist() and labels.tolist() == positives.astype(int).tolist()
+    np.testing.assert_array_equal(task[~positives], frames.float_images()[~positives])
 
 
 def test_latent_plots(frames, tmp_path):

@@ -22,7 +22,7 @@ _EXPORTS = {
     "CycleGAN": "cyclegan", "CycleGANConfig": "cyclegan", "AutoencoderTranslator": "cyclegan",
     "cycle_consistency_loss": "cyclegan", "unpaired_dataset": "cyclegan", "peak_signal_to_noise_ratio": "cyclegan",
     "DebiasingVAE": "dbvae", "DebiasingVAEConfig": "dbvae", "DebiasingBatches": "dbvae",
-    "latent_sampling_probabilities": "dbvae", "make_rare_subgroup_task": "dbvae",
+    "latent_sampling_probabilities": "dbvae", "make_rare_subgroup_task": "dbvae", "transform_frames": "dbvae",
     "discriminator_loss": "adversarial", "generator_loss": "adversarial", "build_mlp_discriminator": "adversarial",
     "FrameSet": "data", "collect_frames": "data", "load_keras_dataset": "data", "make_image_dataset": "data",
     "GenerativeTensorBoard": "common", "save_image_grid": "common", "seed_everything": "common",

@@ -9,9 +9,9 @@ to the (smoothed) density of its code (:func:`latent_sampling_probabilities`): r
 are seen more often, without anyone labelling them.
 
 :func:`make_rare_subgroup_task` builds the frame-classification task used by tests and the
-benchmark: "is this frame from game P?", where a color-inverted version of the frames is common
-among negatives but rare among positives, so an unweighted classifier learns
-"inverted -> negative" and fails on the rare inverted positives.
+benchmark: "is this frame from game P?", where a transformed (color-inverted or hue-shifted)
+version of the frames is rare among positives (and optionally common among negatives), so an
+unweighted classifier barely learns it and fails on the rare transformed positives.
 
 Example:
     >>> model = DebiasingVAE(DebiasingVAEConfig(image_shape=(3, 16, 16), filters=(4, 8), latent_dim=2))
@@ -238,20 +238,42 @@ class DebiasingBatches(keras.utils.PyDataset):
         self.resample()
 
 
+RARE_TRANSFORMS = ("invert", "channel_shift", "invert_channel_shift")
+
+
+def transform_frames(images: np.ndarray, transform: str) -> np.ndarray:
+    """Apply a rare-subgroup transform to channel-first images in [0, 1] (returns a copy).
+
+    ``"invert"``: ``1 - x``. ``"channel_shift"``: the color channels rotated (RGB -> GBR), a hue
+    shift that keeps the layout and brightness. ``"invert_channel_shift"``: both.
+    """
+    if transform not in RARE_TRANSFORMS:
+        raise ValueError(f"transform must be one of {RARE_TRANSFORMS}, got {transform!r}")
+    images = np.asarray(images, np.float32)
+    if "channel_shift" in transform:
+        images = np.roll(images, -1, axis=1)
+    if "invert" in transform:
+        images = 1.0 - images
+    return np.array(images, np.float32, copy=True)
+
+
 def make_rare_subgroup_task(frames: np.ndarray, game_labels: np.ndarray, positive_game: int = 0,
-                            rare_fraction: float = 0.02, negative_inverted_fraction: float = 0.5, seed: int = 0):
+                            rare_fraction: float = 0.02, negative_transformed_fraction: float = 0.5, seed: int = 0,
+                            transform: str = "invert"):
     """Binary "is it game ``positive_game``?" data with a rare subgroup of positives.
 
-    The subgroup is color-inverted frames (``1 - x``): ``rare_fraction`` of the positives and
-    ``negative_inverted_fraction`` of the negatives are inverted, so inversion is a spurious cue
-    for "negative". Returns ``(images, labels, is_rare)``, float32 channel-first in [0, 1].
+    The subgroup is transformed frames (:func:`transform_frames`, color-inverted by default):
+    ``rare_fraction`` of the positives and ``negative_transformed_fraction`` of the negatives are
+    transformed, so the transform is a spurious cue for "negative" (and, at a fraction of 0, a
+    part of the positive class that the classifier barely sees). Returns ``(images, labels,
+    is_rare)``, float32 channel-first in [0, 1].
     """
-    if not 0.0 <= rare_fraction <= 1.0 or not 0.0 <= negative_inverted_fraction <= 1.0:
-        raise ValueError(f"fractions must be in [0, 1], got {rare_fraction} and {negative_inverted_fraction}")
+    if not 0.0 <= rare_fraction <= 1.0 or not 0.0 <= negative_transformed_fraction <= 1.0:
+        raise ValueError(f"fractions must be in [0, 1], got {rare_fraction} and {negative_transformed_fraction}")
     rng = np.random.default_rng(seed)
     images = np.asarray(frames, np.float32).copy()
     labels = (np.asarray(game_labels) == positive_game).astype(np.int64)
-    inverted = np.where(labels == 1, rng.random(len(labels)) < rare_fraction,
-                        rng.random(len(labels)) < negative_inverted_fraction)
-    images[inverted] = 1.0 - images[inverted]
-    return images, labels, inverted & (labels == 1)
+    transformed = np.where(labels == 1, rng.random(len(labels)) < rare_fraction,
+                           rng.random(len(labels)) < negative_transformed_fraction)
+    images[transformed] = transform_frames(images[transformed], transform)
+    return images, labels, transformed & (labels == 1)

@@ -55,6 +55,16 @@ class GANConfig:
     """'bce' (the classic GAN) or 'lsgan' (least squares)."""
     discriminator_batch_norm: bool = True
     """Batch norm in the discriminator (DCGAN); False keeps it from keying on batch statistics."""
+    discriminator_learning_rate: float | None = None
+    """Adam learning rate of the discriminator; None uses ``learning_rate`` (a lower one slows D down)."""
+    init_std: float = 0.02
+    """Weights drawn from normal(0, init_std), batch-norm scales from normal(1, init_std) (DCGAN paper)."""
+    instance_noise: float = 0.0
+    """Std (in the [-1, 1] model space) of Gaussian noise added to every discriminator input, real
+    and generated, at step 0; it decays linearly to 0 over ``instance_noise_steps`` (Sonderby et al.
+    2017): the two distributions overlap early, so the discriminator cannot win outright at once."""
+    instance_noise_steps: int = 1000
+    """Generator updates over which the instance noise decays to 0."""
 
     def __post_init__(self):
         self.image_shape = tuple(int(d) for d in self.image_shape)
@@ -68,6 +78,21 @@ class GANConfig:
             )
         if self.loss_mode not in adversarial.LOSS_MODES:
             raise ValueError(f"loss_mode must be one of {adversarial.LOSS_MODES}, got {self.loss_mode!r}")
+        if self.init_std <= 0 or self.instance_noise < 0 or self.instance_noise_steps < 1:
+            raise ValueError(
+                f"need init_std > 0, instance_noise >= 0, instance_noise_steps >= 1; got {self.init_std}, "
+                f"{self.instance_noise}, {self.instance_noise_steps}"
+            )
+        if not 0.0 < self.real_label <= 1.0:
+            raise ValueError(f"real_label must be in (0, 1], got {self.real_label}")
+
+
+def _dcgan_initializers(config: GANConfig) -> dict:
+    return {"kernel_initializer": keras.initializers.RandomNormal(0.0, config.init_std)}
+
+
+def _batch_norm(config: GANConfig, name: str) -> layers.Layer:
+    return layers.BatchNormalization(gamma_initializer=keras.initializers.RandomNormal(1.0, config.init_std), name=name)
 
 
 def build_discriminator(config: GANConfig) -> keras.Model:
@@ -79,11 +104,12 @@ def build_discriminator(config: GANConfig) -> keras.Model:
     for index in range(num_strided):
         hidden = layers.Conv2D(config.discriminator_filters * 2**index, 4, strides=2, padding="same",
                                use_bias=index == 0 or not config.discriminator_batch_norm,
-                               name=f"conv_{index}")(hidden)
+                               name=f"conv_{index}", **_dcgan_initializers(config))(hidden)
         if index > 0 and config.discriminator_batch_norm:  # none on the input layer (DCGAN paper)
-            hidden = layers.BatchNormalization(name=f"batch_norm_{index}")(hidden)
+            hidden = _batch_norm(config, f"batch_norm_{index}")(hidden)
         hidden = layers.LeakyReLU(0.2, name=f"leaky_relu_{index}")(hidden)
-    logits = layers.Conv2D(1, SMALLEST_FEATURE_MAP, padding="valid", name="conv_logit")(hidden)
+    logits = layers.Conv2D(1, SMALLEST_FEATURE_MAP, padding="valid", name="conv_logit",
+                           **_dcgan_initializers(config))(hidden)
     logits = layers.Reshape((1,), name="logit")(logits)
     return keras.Model(images, logits, name="discriminator")
 
@@ -94,18 +120,19 @@ def build_generator(config: GANConfig) -> keras.Model:
     num_strided = common.num_downsamplings(size, SMALLEST_FEATURE_MAP, "GAN image height")
     latent = keras.Input((config.latent_dim,), name="z")
     widest = config.generator_filters * 2 ** (num_strided - 1)
-    hidden = layers.Dense(SMALLEST_FEATURE_MAP * SMALLEST_FEATURE_MAP * widest, use_bias=False, name="project")(latent)
+    hidden = layers.Dense(SMALLEST_FEATURE_MAP * SMALLEST_FEATURE_MAP * widest, use_bias=False, name="project",
+                          **_dcgan_initializers(config))(latent)
     hidden = layers.Reshape((SMALLEST_FEATURE_MAP, SMALLEST_FEATURE_MAP, widest), name="unflatten")(hidden)
-    hidden = layers.BatchNormalization(name="batch_norm_project")(hidden)
+    hidden = _batch_norm(config, "batch_norm_project")(hidden)
     hidden = layers.ReLU(name="relu_project")(hidden)
     for index in range(num_strided - 1):
         num_filters = config.generator_filters * 2 ** (num_strided - 2 - index)
         hidden = layers.Conv2DTranspose(num_filters, 4, strides=2, padding="same", use_bias=False,
-                                        name=f"deconv_{index}")(hidden)
-        hidden = layers.BatchNormalization(name=f"batch_norm_{index}")(hidden)
+                                        name=f"deconv_{index}", **_dcgan_initializers(config))(hidden)
+        hidden = _batch_norm(config, f"batch_norm_{index}")(hidden)
         hidden = layers.ReLU(name=f"relu_{index}")(hidden)
     images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
-                                    name="deconv_image")(hidden)
+                                    name="deconv_image", **_dcgan_initializers(config))(hidden)
     return keras.Model(latent, images, name="generator")
 
 
@@ -128,9 +155,10 @@ class GAN(keras.Model):
 
     def compile(self, generator_optimizer=None, discriminator_optimizer=None, **kwargs):
         """Two optimizers, one per network; defaults are Adam(lr, beta_1) from the config."""
-        make_adam = lambda: keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta_1)  # noqa: E731
-        self.generator_optimizer = generator_optimizer or make_adam()
-        self.discriminator_optimizer = discriminator_optimizer or make_adam()
+        make_adam = lambda rate: keras.optimizers.Adam(rate, beta_1=self.config.beta_1)  # noqa: E731
+        discriminator_rate = self.config.discriminator_learning_rate or self.config.learning_rate
+        self.generator_optimizer = generator_optimizer or make_adam(self.config.learning_rate)
+        self.discriminator_optimizer = discriminator_optimizer or make_adam(discriminator_rate)
         # Create the slot variables now: variables created inside the traced train step are fragile.
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -167,16 +195,27 @@ class GAN(keras.Model):
         return common.to_channels_last(images) * 2.0 - 1.0
 
     # ------------------------------------------------------------------ training
+    def instance_noise_std(self) -> tf.Tensor:
+        """Current std of the instance noise: ``instance_noise`` decaying linearly to 0."""
+        progress = tf.cast(self.generator_optimizer.iterations, tf.float32) / float(self.config.instance_noise_steps)
+        return self.config.instance_noise * tf.maximum(0.0, 1.0 - progress)
+
+    def _noisy(self, images, noise_std):
+        if not self.config.instance_noise:
+            return images
+        return images + noise_std * tf.random.normal(tf.shape(images))
+
     def train_step(self, data):
         images, _ = common.unpack_images(data)
         real = self._to_model_space(images)
         batch_size = tf.shape(real)[0]
+        noise_std = self.instance_noise_std()
 
         # Phase 1: discriminator on real vs generated; stop_gradient keeps the generator out.
         fake = tf.stop_gradient(self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True))
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = self.discriminator(self._noisy(real, noise_std), training=True)
+            fake_logits = self.discriminator(self._noisy(fake, noise_std), training=True)
             discriminator_loss = adversarial.discriminator_loss(
                 real_logits, fake_logits, self.config.loss_mode, self.config.real_label
             )
@@ -186,7 +225,8 @@ class GAN(keras.Model):
         # Phase 2: generator against the (now fixed) discriminator, generator variables only.
         with tf.GradientTape() as tape:
             fake = self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True)
-            generator_loss = adversarial.generator_loss(self.discriminator(fake, training=True), self.config.loss_mode)
+            generator_loss = adversarial.generator_loss(self.discriminator(self._noisy(fake, noise_std), training=True),
+                                                        self.config.loss_mode)
         variables = self.generator.trainable_variables
         self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
 
