@@ -159,3 +159,12 @@ def test_atomic_append_line(tmp_path):
 def test_zero_dimensional_arrays_keep_their_shape(tmp_path):
     path = save_archive(tmp_path / "s.zip", kind="x", config={}, arrays={"count": np.array(3.0)})
     assert load_archive(path).arrays["count"].shape == ()
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = save_archive(tmp_path / "m.zip", kind="x", config={})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
