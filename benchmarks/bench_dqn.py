@@ -161,7 +161,8 @@ def summarize(runs: list[dict[str, Any]], algos: list[str], envs: list[str]) -> 
 
 
 def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
-    lines = ["# DQN vs SB3 2.2.1", "",
+    status = "" if meta.get("complete", True) else " (partial: the benchmark was stopped or is still running)"
+    lines = [f"# DQN vs SB3 2.2.1{status}", "",
              f"{meta['date']}, {meta['cpus']} CPU core(s), load average {meta['load_before']:.1f} -> "
              f"{meta['load_after']:.1f}; one thread per run. SB3's DQN is vanilla (no Double DQN, no dueling): "
              "compare it with `ours-vanilla`; `ours-double` is our default.", ""]
@@ -214,8 +215,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.worker:
         worker(args.worker)
         return {}
-    from agents_zoo.core.serialization import atomic_write_text
-
     cartpole = dict(CARTPOLE, learning_starts=min(CARTPOLE["learning_starts"], args.cartpole_steps // 2))
     pong = dict(ATARI, learning_starts=args.pong_learning_starts)
     specs = []
@@ -226,7 +225,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         specs += [{"env": "pong", "algo": algo, "seed": 0, "steps": args.pong_steps, "hyper": pong,
                    "eval_episodes": 0} for algo in args.algos]
     load_before = os.getloadavg()[0]
-    runs = []
+    settings = {"cartpole": f"CartPole-v1, {args.cartpole_steps} steps, RL-Zoo settings {cartpole}, "
+                            f"net {list(CARTPOLE_NET)}",
+                "pong": f"PongNoFrameskip-v4, {args.pong_steps} steps, RL-Zoo Atari settings {pong}"}
+    runs: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
     for i, spec in enumerate(specs, 1):
         result = run_one(spec)
         runs.append(result)
@@ -234,22 +237,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"[{i}/{len(specs)}] {spec['env']} {spec['algo']} seed {spec['seed']}: "
               f"{result['steps'] / result['wall_s']:,.0f} steps/s wall, {result['steps'] / result['cpu_s']:,.0f} CPU"
               f"{extra}", flush=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "load_before": load_before,
-            "load_after": os.getloadavg()[0], "python": sys.version.split()[0],
-            "settings": {"cartpole": f"CartPole-v1, {args.cartpole_steps} steps, RL-Zoo settings {cartpole}, "
-                                     f"net {list(CARTPOLE_NET)}",
-                         "pong": f"PongNoFrameskip-v4, {args.pong_steps} steps, RL-Zoo Atari settings {pong}"}}
-    summary = summarize(runs, list(args.algos), [e for e in ENVS if e in args.envs])
-    text = markdown(summary, meta)
-    print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+        # Rewrite the results after every run: a long benchmark stopped early still leaves its numbers.
+        summary = write_results(args.out_dir, runs, args.algos, load_before, settings, done=i == len(specs))
+    print(markdown(summary, _meta(load_before, settings, True)))
+    return summary
+
+
+def _meta(load_before: float, settings: dict[str, str], done: bool) -> dict[str, Any]:
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "load_before": load_before,
+            "load_after": os.getloadavg()[0], "python": sys.version.split()[0], "complete": done,
+            "settings": settings}
+
+
+def write_results(out_dir: Path, runs: list[dict[str, Any]], algos: list[str], load_before: float,
+                  settings: dict[str, str], done: bool) -> dict[str, Any]:
+    from agents_zoo.core.serialization import atomic_write_text
+
+    meta = _meta(load_before, settings, done)
+    summary = summarize(runs, list(algos), [e for e in ENVS if any(r["env"] == e for r in runs)])
+    out_dir.mkdir(parents=True, exist_ok=True)
     # One file pair per env (dqn_cartpole.*, dqn_pong.*), so benchmarks run separately do not overwrite each other.
     for env in summary:
         env_meta = {**meta, "settings": {env: meta["settings"][env]}}
-        atomic_write_text(args.out_dir / f"dqn_{env}.json", json.dumps(
+        atomic_write_text(out_dir / f"dqn_{env}.json", json.dumps(
             {"meta": env_meta, "summary": {env: summary[env]}, "runs": [r for r in runs if r["env"] == env]},
             indent=2) + "\n")
-        atomic_write_text(args.out_dir / f"dqn_{env}.md", markdown({env: summary[env]}, env_meta) + "\n")
+        atomic_write_text(out_dir / f"dqn_{env}.md", markdown({env: summary[env]}, env_meta) + "\n")
     return summary
 
 

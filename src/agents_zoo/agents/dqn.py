@@ -24,6 +24,11 @@ Speed on CPU, where one TF call costs ~200 us:
   for all envs in one compiled call;
 * stacked Atari frames go to :class:`~agents_zoo.agents.replay.FrameReplayBuffer` (each frame
   stored once, ~7 KB per transition instead of SB3's ~56 KB).
+
+On small shared machines run with ``OMP_NUM_THREADS=1`` (or ``OPENBLAS_NUM_THREADS=1``): NumPy's
+OpenBLAS threads otherwise spin around the tiny acting matmuls (CartPole steps measured 3x
+slower on 2 loaded cores). ``benchmarks/bench_dqn.py`` compares with SB3 (results in
+``benchmarks/results/dqn_*.md``).
 """
 
 from __future__ import annotations
