@@ -184,3 +184,9 @@ def test_bad_input_names_the_value():
     with pytest.raises(ValueError, match="not a frame stack"):
         buffer.add(unstacked, np.array([0]), np.zeros(1, np.float32), unstacked, np.zeros(1, np.float32),
                    np.array([False]))
+    # Padded correctly at reset, but the next observation does not shift the stack.
+    first, second = np.full((1, 4, 2, 2), 7, np.uint8), np.full((1, 4, 2, 2), 9, np.uint8)
+    buffer = FrameReplayBuffer(10, 1, (4, 2, 2))
+    buffer.add(first, np.array([0]), np.zeros(1, np.float32), second, np.zeros(1, np.float32), np.array([False]))
+    with pytest.raises(ValueError, match="second-newest frame of an observation differs"):
+        buffer.add(second, np.array([0]), np.zeros(1, np.float32), second, np.zeros(1, np.float32), np.array([False]))

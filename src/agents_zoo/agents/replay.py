@@ -105,14 +105,16 @@ class FrameReplayBuffer:
             self.frames[starts, slot[starts]] = self._newest(observations[starts])
             self.ages[starts, slot[starts]] = 0
         continuing = ~starts
-        if continuing.any():
-            # The stack property this buffer relies on: obs_t's older frames are obs_{t-1}'s newer ones.
-            previous = self.frames[continuing, slot[continuing]]
-            if not np.array_equal(previous, self._newest(observations[continuing])):
+        if continuing.any() and self.stack > 1:
+            # The stack property this buffer relies on: obs_t's second-newest frame is obs_{t-1}'s newest.
+            channels = self.frame_channels
+            previous = self.frames[continuing, (slot[continuing] - 1) % self.slots]
+            second_newest = observations[continuing, -2 * channels:-channels]
+            if not np.array_equal(previous, second_newest):
                 raise ValueError(
-                    f"observations are not frame stacks of {self.stack} x {self.frame_channels} channel(s): the "
-                    f"newest frame of an observation differs from that of the previous next_observation (pass "
-                    f"them in step order, set frame_channels, or use deduplicate_frames=False)")
+                    f"observations are not frame stacks of {self.stack} x {channels} channel(s): the second-newest "
+                    f"frame of an observation differs from the newest frame of the one before (pass them in step "
+                    f"order, set frame_channels, or use deduplicate_frames=False)")
         self.actions[envs, slot] = actions
         self.rewards[envs, slot] = rewards
         self.terminations[envs, slot] = terminations
