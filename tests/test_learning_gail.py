@@ -33,8 +33,8 @@ def test_gail_reaches_expert_level_on_cartpole(expert_demonstrations, seed):
 
     agent = GAIL(ENV_ID, demonstrations=expert_demonstrations, seed=seed, **OUR_GAIL[ENV_ID])
     best = -1.0
-    while agent.num_timesteps < 300_000 and best < 475:
-        agent.learn(16_384, reset_num_timesteps=False)
+    while agent.num_timesteps < 150_000 and best < 475:  # seeds 0-4 reach 475 within ~55k steps
+        agent.learn(4_096, reset_num_timesteps=False)
         best = max(best, agent.evaluate(10).mean)
     assert best >= 475, f"GAIL seed {seed} reached only {best:.1f} of 500 in {agent.num_timesteps} steps"
     logged = agent.logger.history[-1]
