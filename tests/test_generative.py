@@ -411,3 +411,13 @@ def test_benchmark_script_quick(tmp_path):
     report = json.loads((tmp_path / "generative_quick.json").read_text())
     assert {row["model"] for row in report["rows"]} >= {"vae-cnn", "dbvae (resampling)"}
     assert (tmp_path / "generative_quick.md").read_text().startswith("# Generative")
+
+
+def test_benchmark_downsample_averages_pixels(frames):
+    from benchmarks.bench_generative import downsample
+
+    small = downsample(frames, SIZE // 2)
+    assert small.images.shape == (len(frames), 3, SIZE // 2, SIZE // 2) and small.images.dtype == np.uint8
+    expected = frames.images[:, :, :2, :2].astype(np.float32).mean(axis=(2, 3))
+    np.testing.assert_allclose(small.images[:, :, 0, 0], np.round(expected))
+    assert downsample(frames, SIZE) is frames

@@ -11,6 +11,13 @@ Each ``train_step`` is the standard two-phase update:
 2. the generator on a fresh generated batch labelled real, through the discriminator, with the
    generator's gradients only (the discriminator is not updated in this phase).
 
+Weights start from normal(0, 0.02) (batch-norm scales from normal(1, 0.02)), as in the DCGAN
+paper. On small, flat-colored Atari frames a full-size discriminator wins within tens of steps
+and the generator's gradient then carries little signal; the config offers the usual brakes:
+a smaller ``discriminator_filters``, a lower ``discriminator_learning_rate``, one-sided label
+smoothing (``real_label=0.9``) and instance noise (``instance_noise``, Gaussian noise on every
+discriminator input, real and fake, decaying linearly to 0). The benchmark uses all four.
+
 Example:
     >>> gan = GAN(GANConfig(image_shape=(3, 16, 16), latent_dim=4, generator_filters=4, discriminator_filters=4))
     >>> gan.compile()
