@@ -196,7 +196,8 @@ def bench_gan(args, train, test):
     return [{"model": "gan", "metric": "two-sample classifier accuracy (0.5 = indistinguishable)",
              "value": curve[-1]["two_sample_accuracy"], "baseline": "untrained generator",
              "baseline_value": curve[0]["two_sample_accuracy"], "curve": curve, "samples_png": grid.name,
-             "settings": settings, "image_size": int(real.shape[-1]), "parameters": model.count_params(), "steps": total_steps, "seconds": round(seconds, 1),
+             "settings": settings, "image_size": int(real.shape[-1]), "parameters": model.count_params(),
+             "steps": total_steps, "seconds": round(seconds, 1),
              "images_per_second": timings[-1]["images_per_second"]}]
 
 
