@@ -48,6 +48,7 @@ def test_defaults_are_sb3s_and_optimizer_follows_use_rms_prop():
             cfg.rms_prop_eps, cfg.use_rms_prop, cfg.normalize_advantage) == (7e-4, 5, 0.99, 1.0, 0.0, 0.5, 0.5, 1e-5,
                                                                             True, False)
     assert agent.optimizer.kind == "rmsprop" and agent.optimizer.rms_alpha == 0.99
+    assert len(agent.policy.trainable_variables) == 1  # MLP parameters in one flat variable
     assert A2C("CartPole-v1", use_rms_prop=False, seed=0, **FAST).optimizer.kind == "adam"
 
 

@@ -13,7 +13,9 @@ import pytest
 import tensorflow as tf
 
 from agents_zoo.agents.a2c import A2C, A2CConfig
-from agents_zoo.agents.onpolicy import ActorCritic, NumpyActorCritic, TorchStyleOptimizer, explained_variance
+from agents_zoo.agents.a2c import a2c_loss
+from agents_zoo.agents.onpolicy import (ActorCritic, FlatActorCritic, NumpyActorCritic, TorchStyleOptimizer, clipped_step,
+                                        explained_variance)
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.buffers import compute_gae
 
@@ -85,6 +87,40 @@ def test_numpy_actor_matches_tf(observation_space, action_space):
     np.testing.assert_allclose(np_values, values.numpy(), rtol=1e-5, atol=1e-6)
     if mirror.log_std is not None:
         np.testing.assert_allclose(mirror.log_std, [-0.5, -0.5])
+
+
+@pytest.mark.parametrize("hidden", [(16, 8), ()])
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
+@pytest.mark.parametrize("kind", ["rmsprop", "adam"])
+def test_flat_actor_critic_is_the_keras_model_in_one_variable(hidden, action_space, kind):
+    """Same outputs, same loss, and a clipped optimizer step on the one flat variable lands on the
+    same weights as the same step on the Keras model's separate variables."""
+    observation_space = gym.spaces.Box(-1, 1, (5,), np.float32)
+    model = ActorCritic(observation_space, action_space, hidden, "tanh", log_std_init=-0.5, seed=3)
+    flat = FlatActorCritic(model, observation_space)
+    assert len(flat.variables) == 1
+    rng = np.random.default_rng(4)
+    observations = tf.constant(rng.uniform(-1, 1, (9, 5)).astype(np.float32))
+    actions = tf.constant(np.stack([action_space.sample() for _ in range(9)]))
+    advantages, returns = (tf.constant(rng.normal(size=9).astype(np.float32)) for _ in range(2))
+    keras_output, keras_values = model(observations)
+    flat_output, flat_values = flat(observations)
+    np.testing.assert_allclose(flat_values, keras_values, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(flat_output if flat.discrete else flat_output[0], keras_output, rtol=1e-6, atol=1e-7)
+    keras_optimizer = TorchStyleOptimizer(model.trainable_variables, kind, epsilon=1e-5)
+    flat_optimizer = TorchStyleOptimizer(flat.trainable_variables, kind, epsilon=1e-5)
+    for policy, optimizer in ((model, keras_optimizer), (flat, flat_optimizer)):
+        for _ in range(3):  # several steps: the optimizer state must match too
+            with tf.GradientTape() as tape:
+                loss = a2c_loss(policy, observations, actions, advantages, returns, 0.01, 0.5, True)
+            # max_grad_norm small enough to clip: the global norm spans all pieces alike
+            clipped_step(optimizer, tape, loss.total, policy.trainable_variables, tf.constant(1e-2), 0.05)
+        if policy is model:
+            keras_loss = loss
+    for name in ("total", "policy_loss", "value_loss", "entropy_loss"):
+        np.testing.assert_allclose(getattr(loss, name), getattr(keras_loss, name), rtol=1e-5)
+    np.testing.assert_allclose(flat.params.numpy(), FlatActorCritic(model, observation_space).params.numpy(),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_action_and_value_heads_use_sb3_initialization():

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import (ActorCritic, OnPolicyAgent, OnPolicyConfig, TorchStyleOptimizer,
+from agents_zoo.agents.onpolicy import (ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, TorchStyleOptimizer,
                                         clipped_step, unbiased_standardize)
 from agents_zoo.core.config import check_bool, check_positive, field
 
@@ -48,7 +48,7 @@ class A2CLoss(NamedTuple):
     entropy_loss: tf.Tensor
 
 
-def a2c_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
+def a2c_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
              returns: tf.Tensor, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> A2CLoss:
     """The A2C objective on the whole rollout, term for term as SB3 2.2.1 computes it."""
     policy_output, values = policy(observations)
@@ -59,7 +59,9 @@ def a2c_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, a
     policy_loss = -tf.reduce_mean(advantages * log_probs)
     value_loss = tf.reduce_mean(tf.square(returns - values))
     entropy_loss = -tf.reduce_mean(entropy)
-    total = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    # With ent_coef 0 the entropy term is left out of the total (its gradient would be exactly 0):
+    # the same numbers, fewer graph ops; the entropy is still reported.
+    total = policy_loss + vf_coef * value_loss if ent_coef == 0 else policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
     return A2CLoss(total, policy_loss, value_loss, entropy_loss)
 
 

@@ -5,8 +5,12 @@ everything both need lives here once.
 
 Speed design (one TF call costs ~140-320 us on these CPUs, a NumPy MLP ~4 us):
 
+* MLP policies keep all their parameters in ONE flat ``tf.Variable`` (``FlatActorCritic``: the
+  same networks and init as ``ActorCritic``), so the update graph is ~130 ops instead of ~450
+  (optimizer and clipping once, not per variable) and TF's per-op cost, not arithmetic, is what
+  an A2C update pays.
 * Acting runs in NumPy for MLP policies. After every update the compiled update graph returns
-  all acting weights as ONE flat tensor; ``NumpyActorCritic`` slices it into views and runs the
+  the flat parameter vector; ``NumpyActorCritic`` slices it into views and runs the
   policy + value forward and the sampling with the agent's ``self.rng``. CNN policies fall back
   to one ``tf.function`` call per vector step (for all envs at once), sampling still in NumPy.
 * Each update (all epochs and all minibatches) is ONE compiled graph call per rollout; the
@@ -67,7 +71,7 @@ from agents_zoo.core.buffers import RolloutBuffer
 from agents_zoo.core.callbacks import BaseCallback
 from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check_int, check_number,
                                     check_positive, check_probability, field)
-from agents_zoo.core.networks import MLP, build, make_features_extractor, numpy_mlp, preprocess_numpy
+from agents_zoo.core.networks import _NUMPY_ACTIVATIONS, MLP, build, make_features_extractor, preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.spaces import is_image_space
@@ -168,7 +172,7 @@ class ActorCritic(keras.Model):
                 distributions.gaussian_entropy(self.log_std, tf.shape(actions)[0]))
 
     def acting_variables(self) -> list[tf.Variable]:
-        """The variables the NumPy actor needs, in the order ``NumpyActorCritic`` reads them."""
+        """All variables the policy and value forward read (image policies hand them back per update)."""
         extra = [] if self.log_std is None else [self.log_std]
         return [*self.policy_net.variables, *self.value_net.variables, *extra]
 
@@ -177,34 +181,140 @@ class ActorCritic(keras.Model):
         return tf.concat([tf.reshape(v, [-1]) for v in self.acting_variables()], axis=0)
 
 
-class NumpyActorCritic:
-    """A NumPy mirror of an MLP ``ActorCritic`` for acting (~10 us per vector step)."""
+class FlatActorCritic(tf.Module):
+    """An MLP ``ActorCritic`` whose parameters all live in ONE flat ``tf.Variable``.
+
+    Same networks, same initialization (it is packed from an ``ActorCritic`` built with the same
+    seed), same math; only the storage differs, because the update's cost here is TF's per-op
+    overhead, not arithmetic (a 64-wide MLP on 40 rows is ~0.1 ms of math in a ~1.5 ms graph of
+    ~170 ops over 13 variables). With one variable the optimizer and the gradient clipping are
+    a handful of ops instead of a handful per variable, the acting weights handed back to NumPy
+    are the variable itself, and the pi and vf first layers (which read the same input) run as
+    ONE matmul on their concatenated kernels. Later layers stay two separate matmuls, so no
+    FLOPs are added. Layout of ``params`` (each kernel row-major):
+
+    * first layer: kernel ``[W_pi | W_vf]`` (obs_dim, h_pi + h_vf), bias ``[b_pi, b_vf]``
+      (with no hidden layers the first layer is the heads: (obs_dim, action_dim + 1));
+    * each later hidden layer: pi kernel, pi bias, vf kernel, vf bias;
+    * the heads: pi kernel, pi bias, vf kernel, vf bias (when there are hidden layers);
+    * ``log_std`` (Box actions).
+
+    ``call`` returns (logits, values) for Discrete actions and ((means, log_std), values) for
+    Box actions: the policy output is passed whole to ``log_prob_and_entropy``.
+    """
 
     def __init__(self, model: ActorCritic, observation_space: spaces.Space):
+        super().__init__(name="flat_actor_critic")
+        if model.is_image:
+            raise ValueError("FlatActorCritic is for MLP policies; image policies keep ActorCritic")
+        self.discrete, self.action_dim = model.discrete, model.action_dim
         self.observation_space = observation_space
-        self.discrete = model.discrete
-        self.activation = model.policy_net.activation_name
-        self.policy_layers = len(model.policy_net.hidden) + 1
-        self.shapes = [tuple(v.shape) for v in model.acting_variables()]
-        self.load(model.acting_weights().numpy())
+        self.discrete_observations = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
+        self.activation_name = model.policy_net.activation_name
+        self.hidden_sizes = tuple(layer.units for layer in model.policy_net.hidden)
+        arrays = self._pack(model)
+        self.shapes = [a.shape for a in arrays]
+        self.sizes = [a.size for a in arrays]
+        ends = np.cumsum(self.sizes).tolist()
+        self._bounds = list(zip([0, *ends[:-1]], ends))
+        self.params = tf.Variable(np.concatenate([a.reshape(-1) for a in arrays]).astype(np.float32), name="params")
+
+    def _pack(self, model: ActorCritic) -> list[np.ndarray]:
+        pi, vf = model.policy_net.numpy_layers(), model.value_net.numpy_layers()
+        arrays = [np.concatenate([pi[0][0], vf[0][0]], axis=1), np.concatenate([pi[0][1], vf[0][1]])]
+        for (pk, pb, _), (vk, vb, _) in zip(pi[1:], vf[1:]):
+            arrays += [pk, pb, vk, vb]
+        if not self.discrete:
+            arrays.append(model.log_std.numpy())
+        return arrays
+
+    def split(self, flat):
+        """The parameter pieces (kernels reshaped) of a flat vector: TF tensors or NumPy views."""
+        if isinstance(flat, np.ndarray):
+            return [flat[a:b].reshape(s) for (a, b), s in zip(self._bounds, self.shapes)]
+        pieces = tf.split(flat, self.sizes)
+        return [tf.reshape(p, s) if len(s) > 1 else p for p, s in zip(pieces, self.shapes)]
+
+    def features(self, observations: tf.Tensor) -> tf.Tensor:
+        if self.discrete_observations is not None:
+            return tf.one_hot(tf.cast(tf.reshape(observations, [-1]), tf.int32), self.discrete_observations)
+        observations = tf.cast(observations, tf.float32)
+        if observations.shape.rank != 2:
+            observations = tf.reshape(observations, [tf.shape(observations)[0], -1])
+        return observations
+
+    def call(self, observations: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        pieces = self.split(tf.convert_to_tensor(self.params))
+        activation = keras.activations.get(self.activation_name)
+        # bias_add, not +: the same sums, and its gradient is one BiasAddGrad instead of a
+        # broadcast-gradient Sum + Reshape + shape ops.
+        x = tf.nn.bias_add(tf.matmul(self.features(observations), pieces[0]), pieces[1])
+        if not self.hidden_sizes:  # the first layer is the heads
+            policy, value = tf.split(x, [self.action_dim, 1], axis=1)
+        else:
+            policy, value = tf.split(activation(x), 2, axis=1)
+            n_later = len(self.hidden_sizes) - 1
+            for i in range(n_later + 1):
+                pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
+                policy, value = tf.nn.bias_add(tf.matmul(policy, pk), pb), tf.nn.bias_add(tf.matmul(value, vk), vb)
+                if i < n_later:
+                    policy, value = activation(policy), activation(value)
+        values = tf.squeeze(value, axis=-1)
+        if self.discrete:
+            return policy, values
+        return (policy, pieces[-1]), values
+
+    __call__ = call
+
+    def log_prob_and_entropy(self, policy_output: Any, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if self.discrete:
+            # log pi(a) as a one-hot dot product: the same value as a gather, with a cheaper gradient.
+            log_probs = tf.nn.log_softmax(policy_output)
+            chosen = tf.reduce_sum(log_probs * tf.one_hot(tf.cast(actions, tf.int32), self.action_dim), axis=-1)
+            return chosen, -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
+        mean, log_std = policy_output
+        actions = tf.reshape(actions, [-1, self.action_dim])
+        return (distributions.gaussian_log_prob(mean, log_std, actions),
+                distributions.gaussian_entropy(log_std, tf.shape(actions)[0]))
+
+    def acting_weights(self) -> tf.Tensor:
+        return tf.convert_to_tensor(self.params)
+
+
+class NumpyActorCritic:
+    """A NumPy mirror of an MLP policy for acting (~10 us per vector step).
+
+    Takes an ``ActorCritic`` or a ``FlatActorCritic``; either way it acts from NumPy views of
+    one flat weight vector (``load``), the one the compiled update hands back.
+    """
+
+    def __init__(self, model: ActorCritic | FlatActorCritic, observation_space: spaces.Space):
+        self.observation_space = observation_space
+        self.flat = model if isinstance(model, FlatActorCritic) else FlatActorCritic(model, observation_space)
+        self.discrete = self.flat.discrete
+        self.activation = _NUMPY_ACTIVATIONS[self.flat.activation_name]
+        self.load(self.flat.params.numpy())
 
     def load(self, flat: np.ndarray) -> None:
-        arrays, offset = [], 0
-        for shape in self.shapes:
-            size = math.prod(shape)
-            arrays.append(flat[offset:offset + size].reshape(shape))
-            offset += size
-        n = 2 * self.policy_layers
-        def stack(params: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
-            pairs = list(zip(params[0::2], params[1::2]))
-            return [(k, b, self.activation) for k, b in pairs[:-1]] + [(pairs[-1][0], pairs[-1][1], None)]
-        self.policy_stack = stack(arrays[:n])
-        self.value_stack = stack(arrays[n:2 * n])
-        self.log_std = arrays[2 * n] if len(arrays) > 2 * n else None
+        self.pieces = self.flat.split(np.asarray(flat, dtype=np.float32))
+        self.log_std = None if self.discrete else self.pieces[-1]
 
     def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = preprocess_numpy(self.observation_space, observations)
-        return numpy_mlp(self.policy_stack, x), numpy_mlp(self.value_stack, x)[:, 0]
+        pieces, act = self.pieces, self.activation
+        x = x @ pieces[0] + pieces[1]
+        hidden = self.flat.hidden_sizes
+        if not hidden:
+            return x[:, :self.flat.action_dim], x[:, self.flat.action_dim]
+        x = act(x)
+        policy, value = x[:, :hidden[0]], x[:, hidden[0]:]
+        n_later = len(hidden) - 1
+        for i in range(n_later + 1):
+            pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
+            policy, value = policy @ pk + pb, value @ vk + vb
+            if i < n_later:
+                policy, value = act(policy), act(value)
+        return policy, value[:, 0]
 
 
 def sample_actions(policy_output: np.ndarray, log_std: np.ndarray | None, rng: np.random.Generator,
@@ -296,8 +406,10 @@ class OnPolicyAgent(BaseAgent):
         if cfg.normalize_observation and (image or not isinstance(self.observation_space, spaces.Box)):
             raise ValueError(f"normalize_observation needs a vector Box observation space, got {self.observation_space} "
                              "(images are scaled by 1/255 inside the CNN)")
-        self.policy = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
-                                  cfg.log_std_init, seed=self.seed)
+        model = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
+                            cfg.log_std_init, seed=self.seed)
+        # MLP policies train one flat parameter vector (same init, same math, far fewer graph ops).
+        self.policy: ActorCritic | FlatActorCritic = model if image else FlatActorCritic(model, self.observation_space)
         self.optimizer = self._make_optimizer()
         self.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, self.observation_space, self.action_space,
                                     cfg.gamma, cfg.gae_lambda)
@@ -361,7 +473,7 @@ class OnPolicyAgent(BaseAgent):
         return policy_output.numpy(), values.numpy()
 
     def _log_std(self) -> np.ndarray | None:
-        if self.policy.log_std is None:
+        if self.policy.discrete:
             return None
         return self._numpy_policy.log_std if self._numpy_policy is not None else self.policy.log_std.numpy()
 
@@ -484,7 +596,7 @@ class OnPolicyAgent(BaseAgent):
                 for key, value in stats.items():
                     self.logger.record(f"train/{key}", value)
                 self.logger.record("train/explained_variance", explained_variance(self.buffer.values, self.buffer.returns))
-                if self.policy.log_std is not None:
+                if not self.policy.discrete:
                     self.logger.record("train/std", float(np.exp(self._log_std()).mean()))
                 self.logger.record("time/iterations", self._iteration)
                 self._record_rollout_stats()
@@ -498,12 +610,25 @@ class OnPolicyAgent(BaseAgent):
         raise NotImplementedError
 
     def _call_update(self, *inputs: np.ndarray) -> Any:
-        """Run the compiled update; calls the traced concrete function directly, because the
-        ``tf.function`` dispatch (signature hashing) costs ~0.5 ms per call here, as much as an A2C step."""
+        """Run the compiled update at the least Python and executor cost per call.
+
+        * The traced concrete function is called directly with flat tensors: ``tf.function``
+          dispatch (signature hashing) costs ~0.5 ms and the concrete function's structured-argument
+          binding ~0.1 ms per call here, as much as the A2C update's own ops.
+        """
         tensors = [tf.convert_to_tensor(x) for x in inputs]
         signature = tuple((t.dtype, tuple(t.shape)) for t in tensors)
         if self._update_concrete is None or self._update_concrete[0] != signature:
-            self._update_concrete = (signature, self._update_graph.get_concrete_function(*tensors))
+            concrete = self._update_graph.get_concrete_function(*tensors)
+            call_flat = getattr(concrete, "_call_flat", None)  # private in TF 2.21; else the public call
+            if call_flat is not None:
+                captured = concrete.captured_inputs
+
+                def call(*flat: tf.Tensor) -> Any:
+                    return call_flat(list(flat), captured)
+            else:
+                call = concrete
+            self._update_concrete = (signature, call)
         return self._update_concrete[1](*tensors)
 
     def _update(self, *args: tf.Tensor) -> Any:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import (SCHEDULES, ActorCritic, OnPolicyAgent, OnPolicyConfig, clipped_step,
+from agents_zoo.agents.onpolicy import (SCHEDULES, ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, clipped_step,
                                         scheduled, unbiased_standardize)
 from agents_zoo.core.config import check_choice, check_int, check_optional, check_positive, field
 
@@ -63,7 +63,7 @@ class PPOLoss(NamedTuple):
     clip_fraction: tf.Tensor
 
 
-def ppo_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, old_values: tf.Tensor,
+def ppo_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, old_values: tf.Tensor,
              old_log_probs: tf.Tensor, advantages: tf.Tensor, returns: tf.Tensor, clip_range: tf.Tensor,
              clip_range_vf: tf.Tensor | None, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> PPOLoss:
     """The PPO objective on one minibatch, term for term as SB3 2.2.1 computes it."""
@@ -81,7 +81,8 @@ def ppo_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, o
         values = old_values + tf.clip_by_value(values - old_values, -clip_range_vf, clip_range_vf)
     value_loss = tf.reduce_mean(tf.square(returns - values))
     entropy_loss = -tf.reduce_mean(entropy)
-    total = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    # ent_coef 0: no entropy term in the total (its gradient would be exactly 0); still reported.
+    total = policy_loss + vf_coef * value_loss if ent_coef == 0 else policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
     # Diagnostics: the low-variance KL estimator E[(r - 1) - log r] (Schulman 2020, "Approximating
     # KL divergence", k3) and the fraction of samples whose ratio was clipped.
     approx_kl = tf.reduce_mean((ratio - 1.0) - log_ratio)
