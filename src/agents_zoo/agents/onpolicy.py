@@ -6,7 +6,7 @@ everything both need lives here once.
 Speed design (one TF call costs ~140-320 us on these CPUs, a NumPy MLP ~4 us):
 
 * MLP policies keep all their parameters in ONE flat ``tf.Variable`` (``FlatActorCritic``: the
-  same networks and init as ``ActorCritic``), so the update graph is ~130 ops instead of ~450
+  same networks and init as ``ActorCritic``), so the A2C update graph is ~125 ops instead of ~410
   (optimizer and clipping once, not per variable) and TF's per-op cost, not arithmetic, is what
   an A2C update pays.
 * Acting runs in NumPy for MLP policies. After every update the compiled update graph returns
