@@ -193,3 +193,21 @@ def test_benchmark_script_quick(tmp_path):
     assert bench_gail.main(["--quick", "--seeds", "0", "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "gail_quick_seals_CartPole-v0.json").is_file()
     assert (tmp_path / "gail_quick_seals_CartPole-v0.md").is_file()
+
+
+def test_same_seed_gives_identical_weights_and_returns(cartpole_demos, tmp_path):
+    path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+
+    def run():
+        agent = GAIL("seals/CartPole-v0", seed=3, demonstrations_path=str(path), deterministic_ops=True, **TINY)
+        agent.learn(256)
+        weights = {name: [v.numpy() for v in obj.variables] for name, obj in agent._trainables().items()}
+        return weights, list(agent._episode_returns), agent.predict_reward(cartpole_demos.observations[0][:8], cartpole_demos.actions[0][:8])
+
+    weights_a, returns_a, rewards_a = run()
+    weights_b, returns_b, rewards_b = run()
+    assert returns_a == returns_b
+    np.testing.assert_array_equal(rewards_a, rewards_b)
+    for name in weights_a:
+        for a, b in zip(weights_a[name], weights_b[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
