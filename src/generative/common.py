@@ -156,6 +156,31 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
     return grid
 
 
+class ArchivedModel:
+    """``save``/``load`` through the pickle-free archive for a Keras model with a dataclass config.
+
+    Mixed in before ``keras.Model`` (so it replaces Keras's own ``save``); a subclass names its
+    ``model_name`` (the archive kind ``generative/<model_name>``) and its ``config_class``.
+    """
+
+    model_name: str
+    config_class: type
+
+    def save(self, path: str | Path) -> Path:
+        """Save config + weights (kind ``generative/<model_name>``), no pickle."""
+        return save_model_archive(self, path, self.model_name, self.config)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return load_model_archive(path, cls.model_name, cls.config_class, cls)
+
+    def report_losses(self, losses: dict) -> dict:
+        """Feed each loss into its ``keras.metrics.Mean`` tracker; return the running means for ``fit``."""
+        for name, value in losses.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
 def save_image_grid(images: np.ndarray, path: str | Path, columns: int | None = None) -> Path:
     """Write a PNG grid atomically (matplotlib's Agg backend, no display needed)."""
     import matplotlib

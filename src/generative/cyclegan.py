@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -150,13 +149,14 @@ def _to_image_space(images_nhwc):
     return common.to_channels_first((images_nhwc + 1.0) * 0.5)
 
 
-class CycleGAN(keras.Model):
+class CycleGAN(common.ArchivedModel, keras.Model):
     """CycleGAN; ``fit`` takes batches ``(source_images, target_images)``, channel-first in [0, 1].
 
     The two batches need not be paired: use :func:`unpaired_dataset`.
     """
 
     model_name = "cyclegan"
+    config_class = CycleGANConfig
 
     def __init__(self, config: CycleGANConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "cyclegan"), **kwargs)
@@ -264,21 +264,10 @@ class CycleGAN(keras.Model):
         ):
             optimizer.apply_gradients(zip(tape.gradient(losses[loss_name], variables), variables))
         del tape
-        for name, value in losses.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Save config + the four networks' weights (kind ``generative/cyclegan``), no pickle."""
-        return common.save_model_archive(self, path, self.model_name, self.config)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "CycleGAN":
-        return common.load_model_archive(path, cls.model_name, CycleGANConfig, cls)
+        return self.report_losses(losses)
 
 
-class AutoencoderTranslator(keras.Model):
+class AutoencoderTranslator(common.ArchivedModel, keras.Model):
     """The paired baseline: one encoder-decoder (no skips) trained with MSE on (source, target) pairs.
 
     Same generator builder and sizes as :class:`CycleGAN`, so a comparison isolates the training
@@ -286,6 +275,7 @@ class AutoencoderTranslator(keras.Model):
     """
 
     model_name = "autoencoder_translator"
+    config_class = CycleGANConfig
 
     def __init__(self, config: CycleGANConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "autoencoder_translator"), **kwargs)
@@ -321,12 +311,6 @@ class AutoencoderTranslator(keras.Model):
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
-    def save(self, path: str | Path) -> Path:
-        return common.save_model_archive(self, path, self.model_name, self.config)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "AutoencoderTranslator":
-        return common.load_model_archive(path, cls.model_name, CycleGANConfig, cls)
 
 
 def unpaired_dataset(source_images: np.ndarray, target_images: np.ndarray, batch_size: int, seed: int = 0,

@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -89,10 +88,11 @@ def latent_sampling_probabilities(latent_means: np.ndarray, num_bins: int = 10, 
     return probabilities / probabilities.sum()
 
 
-class DebiasingVAE(keras.Model):
+class DebiasingVAE(common.ArchivedModel, keras.Model):
     """Classifier + VAE branch; ``fit`` takes ``(images, labels)`` with labels 0/1 (1 = positive)."""
 
     model_name = "dbvae"
+    config_class = DebiasingVAEConfig
 
     def __init__(self, config: DebiasingVAEConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "dbvae"), **kwargs)
@@ -175,24 +175,10 @@ class DebiasingVAE(keras.Model):
             losses = self.compute_losses(data[0], data[1], training=True)
         self.optimizer.apply_gradients(zip(tape.gradient(losses["loss"], self.trainable_variables),
                                            self.trainable_variables))
-        return self._update(losses)
+        return self.report_losses(losses)
 
     def test_step(self, data):
-        return self._update(self.compute_losses(data[0], data[1]))
-
-    def _update(self, losses):
-        for name, value in losses.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Save config + weights (kind ``generative/dbvae``), no pickle."""
-        return common.save_model_archive(self, path, self.model_name, self.config)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "DebiasingVAE":
-        return common.load_model_archive(path, cls.model_name, DebiasingVAEConfig, cls)
+        return self.report_losses(self.compute_losses(data[0], data[1]))
 
 
 class DebiasingBatches(keras.utils.PyDataset):

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -143,10 +142,11 @@ def build_generator(config: GANConfig) -> keras.Model:
     return keras.Model(latent, images, name="generator")
 
 
-class GAN(keras.Model):
+class GAN(common.ArchivedModel, keras.Model):
     """DCGAN; ``fit`` takes batches of channel-first images in [0, 1] (labels, if any, are ignored)."""
 
     model_name = "gan"
+    config_class = GANConfig
 
     def __init__(self, config: GANConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "gan"), **kwargs)
@@ -241,12 +241,3 @@ class GAN(keras.Model):
         self.generator_loss_tracker.update_state(generator_loss)
         self.discriminator_accuracy_tracker.update_state(adversarial.discriminator_accuracy(real_logits, fake_logits))
         return {metric.name: metric.result() for metric in self.metrics}
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Save config + both networks' weights (kind ``generative/gan``), no pickle."""
-        return common.save_model_archive(self, path, self.model_name, self.config)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "GAN":
-        return common.load_model_archive(path, cls.model_name, GANConfig, cls)

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -160,7 +159,7 @@ def _build_decoder(config: VAEConfig) -> keras.Model:
     return keras.Model(inputs, logits, name="decoder")
 
 
-class VAE(keras.Model):
+class VAE(common.ArchivedModel, keras.Model):
     """VAE / CVAE / beta-VAE on channel-first images in [0, 1]; train with ``compile()`` + ``fit()``.
 
     ``fit`` takes batches of ``images`` or ``(images, labels)``; labels (one-hot or integer) are
@@ -168,6 +167,7 @@ class VAE(keras.Model):
     """
 
     model_name = "vae"
+    config_class = VAEConfig
 
     def __init__(self, config: VAEConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "vae"), **kwargs)
@@ -269,12 +269,3 @@ class VAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return {metric.name: metric.result() for metric in self.metrics}
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:  # noqa: D401 - replaces keras' pickle-capable formats
-        """Save config + weights with the pickle-free archive format (kind ``generative/vae``)."""
-        return common.save_model_archive(self, path, self.model_name, self.config)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "VAE":
-        return common.load_model_archive(path, cls.model_name, VAEConfig, cls)
