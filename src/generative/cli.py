@@ -16,6 +16,8 @@ import math
 import time
 from pathlib import Path
 
+from agents_zoo.core.cli_args import positive_int
+
 MODEL_CHOICES = ("gan", "vae", "cvae", "beta-vae", "cyclegan", "dbvae")
 MODEL_HELP = {
     "gan": "DCGAN on frames of all --envs",
@@ -44,28 +46,21 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     train.add_argument("model", choices=MODEL_CHOICES, metavar="MODEL", help=f"one of {', '.join(MODEL_CHOICES)}")
     train.add_argument("--envs", nargs="+", default=["Pong", "Breakout", "SpaceInvaders"],
                        help="Atari games ('Pong' or 'ALE/Pong-v5'); frames are labelled by game")
-    train.add_argument("--steps", type=_positive_int, default=1000, help="training steps (batches)")
-    train.add_argument("--batch-size", type=_positive_int, default=32, help="images per training step")
+    train.add_argument("--steps", type=positive_int, default=1000, help="training steps (batches)")
+    train.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
     train.add_argument("--out", type=Path, required=True, help="output directory")
     train.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy, TensorFlow and the envs")
-    train.add_argument("--frames", type=_positive_int, default=2048, help="frames to collect in total")
-    train.add_argument("--image-size", type=_positive_int, default=64, help="side of the square frames")
-    train.add_argument("--latent-dim", type=_positive_int, default=None,
+    train.add_argument("--frames", type=positive_int, default=2048, help="frames to collect in total")
+    train.add_argument("--image-size", type=positive_int, default=64, help="side of the square frames")
+    train.add_argument("--latent-dim", type=positive_int, default=None,
                        help="latent size (default: 100 for gan, 2 for VAEs, 8 for dbvae)")
     train.add_argument("--architecture", choices=("mlp", "cnn"), default="cnn", help="VAE encoder/decoder type")
     train.add_argument("--beta", type=float, default=4.0, help="KL weight of beta-vae")
-    train.add_argument("--filters", type=_positive_int, default=32, help="base conv filters of gan / cyclegan")
+    train.add_argument("--filters", type=positive_int, default=32, help="base conv filters of gan / cyclegan")
     train.add_argument("--task", choices=("colorize", "games"), default="colorize", help="cyclegan task")
     train.add_argument("--cache-dir", type=Path, default=None, help="reuse collected frames from this directory")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
