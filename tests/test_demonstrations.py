@@ -201,3 +201,22 @@ def test_expert_cli_reports_bad_input(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", obs=np.zeros((1, 2, 3)))
     assert _run_cli(["inspect", str(tmp_path / "bad.npz")]) == 2
     assert "'acs' is missing" in capsys.readouterr().err
+
+
+@pytest.mark.bench
+def test_sb3_expert_round_trips_without_pickle_and_sb3_zips_are_refused(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from agents_zoo.core.serialization import ArchiveError, load_archive
+    from agents_zoo.demonstrations import load_expert, save_expert, train_expert
+
+    expert = train_expert("CartPole-v1", trainer="sb3-ppo", total_timesteps=256, seed=0,
+                          config={"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1})
+    path = save_expert(expert, tmp_path / "expert.zip")
+    assert load_archive(path).kind == "expert/sb3-ppo"  # our archive, not SB3's cloudpickle zip
+    loaded = load_expert(path, "sb3-ppo")
+    observations = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+    np.testing.assert_array_equal(expert.predict(observations, deterministic=True)[0],
+                                  loaded.predict(observations, deterministic=True)[0])
+    expert.save(tmp_path / "sb3_native.zip")
+    with pytest.raises(ArchiveError, match="SB3's own zip files are unpickled by SB3 and are not read"):
+        load_expert(tmp_path / "sb3_native.zip", "sb3-ppo")

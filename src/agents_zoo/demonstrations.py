@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -364,10 +365,11 @@ def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_0
 
 
 def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
-    """Load an expert saved by :func:`train_expert`.
+    """Load an expert saved by :func:`save_expert`, never through pickle.
 
-    Our agents load from the pickle-free archive. SB3/sb3-contrib zips are read with SB3's own
-    loader, which deserializes (cloudpickle) parts of the file: load only files you trust.
+    Our agents load from their archive. SB3/sb3-contrib experts were saved by ``save_expert`` as
+    their policy weights in the same archive format; the model is rebuilt on its env id and the
+    weights assigned. SB3's own zips are refused: SB3 unpickles parts of them (cloudpickle).
     """
     if trainer not in EXPERT_TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
@@ -375,19 +377,58 @@ def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
         import agents_zoo
 
         return agents_zoo.load(str(path))
-    return _sb3_class(trainer).load(str(path), device="cpu")
+    from agents_zoo.core.serialization import ArchiveError, load_archive
+
+    try:
+        archive = load_archive(path, expected_kind=f"expert/{trainer}")
+    except ArchiveError as exc:
+        raise ArchiveError(f"{exc}. agents-zoo loads only {trainer} experts that `agents-zoo expert train` "
+                           "(save_expert) wrote: SB3's own zip files are unpickled by SB3 and are not read") from None
+    env_id, policy_kwargs = archive.config.get("env_id"), archive.config.get("policy_kwargs", {})
+    if not isinstance(env_id, str) or not isinstance(policy_kwargs, dict):
+        raise ArchiveError(f"{str(path)!r}: expert config needs an env_id string and a policy_kwargs object, "
+                           f"got {env_id!r} and {policy_kwargs!r}")
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    import_env_namespace(env_id)
+    model = _sb3_class(trainer)("MlpPolicy", sb3_make_vec_env(env_id, n_envs=1), policy_kwargs=policy_kwargs,
+                                device="cpu")
+    expected = model.policy.state_dict()
+    weights = {name[len("policy/"):]: value for name, value in archive.arrays.items() if name.startswith("policy/")}
+    if weights.keys() != expected.keys():
+        raise ArchiveError(f"{str(path)!r}: expert weights {sorted(weights)} do not match the policy's {sorted(expected)}")
+    for name, value in weights.items():
+        if tuple(value.shape) != tuple(expected[name].shape):
+            raise ArchiveError(f"{str(path)!r}: expert weight {name} has shape {value.shape}, "
+                               f"expected {tuple(expected[name].shape)}")
+    model.policy.load_state_dict({name: torch.as_tensor(value) for name, value in weights.items()})
+    return model
 
 
 def save_expert(model: Any, path: str | os.PathLike) -> Path:
-    """Save an expert atomically (our archive, or SB3's zip written to a temporary sibling)."""
-    from agents_zoo.core.serialization import atomic_save
+    """Save an expert atomically in the pickle-free archive format.
+
+    An SB3/sb3-contrib model is stored as its policy weights plus the env id and (JSON-only)
+    ``policy_kwargs`` it needs to be rebuilt, not as SB3's zip, which SB3 reads with cloudpickle.
+    """
+    from agents_zoo.core.serialization import save_archive
 
     path = Path(path)
-    if hasattr(model, "env_id"):  # our agents write atomically already
+    if hasattr(model, "env_id"):  # our agents write their own archive atomically
         model.save(path)
-    else:
-        atomic_save(path, lambda tmp: model.save(str(tmp)))
-    return path
+        return path
+    trainer = "trpo" if type(model).__name__ == "TRPO" else "sb3-ppo"
+    env_id = model.get_env().get_attr("spec")[0].id
+    policy_kwargs = dict(model.policy_kwargs or {})
+    try:
+        json.dumps(policy_kwargs)
+    except TypeError:
+        raise ValueError(f"policy_kwargs {policy_kwargs!r} of this {trainer} expert are not plain JSON "
+                         "(e.g. an activation class); only JSON settings can be saved without pickle") from None
+    arrays = {f"policy/{name}": value.detach().cpu().numpy() for name, value in model.policy.state_dict().items()}
+    return save_archive(path, kind=f"expert/{trainer}", config={"env_id": env_id, "policy_kwargs": policy_kwargs},
+                        arrays=arrays)
 
 
 def _sb3_class(trainer: str) -> Any:
