@@ -6,11 +6,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 import agents_zoo
 from agents_zoo import registry
 from agents_zoo.agents.random_agent import RandomAgent
+from agents_zoo.core.spaces import UnsupportedSpaceError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,3 +131,16 @@ def test_worked_example_plugin_is_listed_and_trains_via_cli(installed_plugin, tm
                               env=env, timeout=120)
     assert evaluate.returncode == 0, evaluate.stderr
     assert "hill-climbing on CartPole-v1" in evaluate.stdout
+
+
+def test_space_errors_name_registered_plugin_agents_that_fit():
+    class BoxOnlyAgent(RandomAgent):
+        name = "box-only"
+        action_spaces = (gym.spaces.Box,)
+
+    agents_zoo.register("box-only", BoxOnlyAgent)
+    try:
+        with pytest.raises(UnsupportedSpaceError, match=r"agents that support it: a2c, box-only, gail, ppo, random"):
+            agents_zoo.make("dqn", "Pendulum-v1")
+    finally:
+        agents_zoo.unregister("box-only")

@@ -32,9 +32,21 @@ from agents_zoo.core.seeding import derive_seed, seed_everything
 from agents_zoo.core.serialization import ArchiveError, load_archive, save_archive
 from agents_zoo.core.spaces import check_space, space_from_json, space_to_json
 
-# Which agents take which action spaces, for error messages that point users elsewhere.
-ACTION_SPACE_SUPPORT = {"random": ("Discrete", "Box"), "ppo": ("Discrete", "Box"), "a2c": ("Discrete", "Box"),
-                        "dqn": ("Discrete",), "gail": ("Discrete", "Box")}
+
+def action_space_support() -> dict[str, tuple[str, ...]]:
+    """Registered agent name -> the action space types its class declares (plugins included).
+
+    Read from the registry, for error messages that point users to an agent that fits; agents
+    made by a factory without an ``action_spaces`` attribute are left out.
+    """
+    from agents_zoo import registry
+
+    support = {}
+    for name in registry.list_agents():
+        kinds = getattr(registry.get_agent_class(name), "action_spaces", None)
+        if isinstance(kinds, tuple):
+            support[name] = tuple(kind.__name__ for kind in kinds)
+    return support
 
 
 @dataclass
@@ -85,7 +97,7 @@ class BaseAgent:
             raise ValueError(f"{type(self).__name__} needs an env, or both observation_space and action_space")
         check_space(self.name, "observation", observation_space, self.observation_spaces)
         check_space(self.name, "action", action_space, self.action_spaces,
-                    {k: v for k, v in ACTION_SPACE_SUPPORT.items() if k != self.name})
+                    lambda: {k: v for k, v in action_space_support().items() if k != self.name})
         self.observation_space = observation_space
         self.action_space = action_space
         self.num_timesteps = 0

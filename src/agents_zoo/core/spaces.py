@@ -6,7 +6,7 @@ and predicts without its environment.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from gymnasium import spaces
@@ -27,8 +27,11 @@ def image_is_channel_first(space: spaces.Box) -> bool:
 
 
 def check_space(agent: str, role: str, space: spaces.Space, allowed: tuple[type, ...],
-                supporting: dict[str, str] | None = None) -> None:
-    """Raise ``UnsupportedSpaceError`` naming the space, what is allowed and who supports it."""
+                supporting: Callable[[], dict[str, tuple[str, ...]]] | None = None) -> None:
+    """Raise ``UnsupportedSpaceError`` naming the space, what is allowed and who supports it.
+
+    ``supporting`` returns agent name -> space type names; called only on the error path.
+    """
     if isinstance(space, allowed):
         if isinstance(space, spaces.Box) and not np.issubdtype(space.dtype, np.number):
             raise UnsupportedSpaceError(f"{agent} needs a numeric {role} space, got {space}")
@@ -36,7 +39,7 @@ def check_space(agent: str, role: str, space: spaces.Space, allowed: tuple[type,
     names = ", ".join(cls.__name__ for cls in allowed)
     hint = ""
     if supporting:
-        others = [name for name, kinds in supporting.items() if type(space).__name__ in kinds]
+        others = [name for name, kinds in supporting().items() if type(space).__name__ in kinds]
         if others:
             hint = f"; agents that support it: {', '.join(sorted(others))}"
     raise UnsupportedSpaceError(f"{agent} does not support the {role} space {space} (expected {names}){hint}")
