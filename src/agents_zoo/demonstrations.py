@@ -283,14 +283,17 @@ def from_trajectories(trajectories: Sequence[Any]) -> Demonstrations:
 
 # ----------------------------------------------------------------------------- experts
 def import_env_namespace(env_id: Any) -> None:
-    """Register the ids of env packages that only register on import (``seals/...``, PyBullet)."""
+    """Register the ids of env packages that only register on import (``seals/...``).
+
+    The PyBullet ids need nothing: :mod:`wrappers.registration` registers them at
+    ``import gymnasium`` and imports pybullet_envs_gymnasium when one is made (importing it here
+    would only re-register the same specs, with one "Overriding environment" warning per id).
+    """
     if not isinstance(env_id, str):
         return
     try:
         if env_id.startswith("seals/"):
             import seals  # noqa: F401 - registers seals/CartPole-v0 and friends
-        elif "Bullet" in env_id:
-            import pybullet_envs_gymnasium  # noqa: F401 - registers HopperBulletEnv-v0 and friends
     except ImportError as exc:
         raise ImportError(f"env {env_id!r} needs its package installed ({exc}); "
                           "pip install 'agents-zoo[bench]' for seals") from None
