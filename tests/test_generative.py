@@ -20,7 +20,7 @@ from generative.dbvae import (  # noqa: E402
     DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, latent_sampling_probabilities, make_rare_subgroup_task,
     transform_frames,
 )
-from generative.gan import GAN, GANConfig  # noqa: E402
+from generative.gan import GAN, GANConfig, MinibatchStdDev, SpectralConv2D  # noqa: E402
 from generative.vae import VAE, VAEConfig, kl_divergence  # noqa: E402
 
 SIZE = 16
@@ -114,6 +114,27 @@ def test_adversarial_losses_by_hand():
     np.testing.assert_allclose(adversarial.expert_reward(np.array([0.0])).numpy(), [np.log(2.0)], rtol=1e-6)
     with pytest.raises(ValueError, match="'wgan'"):
         adversarial.generator_loss(logits_fake, mode="wgan")
+    # hinge: mean(relu(1 - real)) and mean(relu(1 + fake)), halves averaged; G: -mean(fake)
+    hinge = 0.5 * (np.mean([max(0, 1 - 2.0), max(0, 1 + 1.0)]) + max(0, 1 + 0.5))
+    assert float(adversarial.discriminator_loss(logits_real, logits_fake, mode="hinge")) == pytest.approx(hinge)
+    assert float(adversarial.generator_loss(logits_fake, mode="hinge")) == pytest.approx(-0.5)
+
+
+def test_diff_augment_translates_and_cuts_out_per_image_and_passes_gradients():
+    tf.random.set_seed(0)
+    images = tf.ones((16, 8, 8, 3))
+    shifted = adversarial.diff_augment(images, translation=0.25, cutout=0.0).numpy()
+    assert set(np.unique(shifted)) <= {0.0, 1.0}  # zero fill, no interpolation
+    zero_rows = (shifted[..., 0] == 0).all(axis=2).sum(axis=1)  # per image, up to 2 rows shifted out
+    assert zero_rows.max() <= 2 and len(set(zero_rows.tolist())) > 1  # shifts differ between images
+    cut = adversarial.diff_augment(images, translation=0.0, cutout=0.5).numpy()
+    holes = (cut[..., 0] == 0).sum(axis=(1, 2))
+    assert 0 < holes.min() and holes.max() <= 3 * 3  # a square of side < 4 (odd, centred, clipped)
+    np.testing.assert_array_equal(cut[..., 0], cut[..., 2])  # the same hole in every channel
+    variable = tf.Variable(tf.ones((2, 8, 8, 1)))
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(adversarial.diff_augment(variable))
+    assert float(tf.reduce_sum(tape.gradient(total, variable))) == pytest.approx(float(total))
 
 
 def test_mlp_discriminator_shape():
@@ -238,12 +259,14 @@ def test_gan_trains_only_the_right_variables_and_round_trips(frames, tmp_path):
     assert model.generator_optimizer.iterations.numpy() == 2 == model.discriminator_optimizer.iterations.numpy()
 
 
-def test_generator_step_leaves_discriminator_unchanged():
+@pytest.mark.parametrize("normalization", ["batch", "spectral"])
+def test_generator_step_leaves_discriminator_unchanged(normalization):
     """Phase 2 of the update must not move the discriminator: check with a zero-lr discriminator."""
     import keras
 
     common.seed_everything(0)
-    model = tiny_gan()
+    model = GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4,
+                          discriminator_normalization=normalization))
     model.compile(discriminator_optimizer=keras.optimizers.SGD(0.0))
     before = [w.numpy().copy() for w in model.discriminator.trainable_variables]
     generator_before = [w.numpy().copy() for w in model.generator.trainable_variables]
@@ -259,7 +282,7 @@ def test_generator_loss_decreases_against_frozen_discriminator():
 
     common.seed_everything(0)
     model = GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4,
-                          discriminator_batch_norm=False))  # no BN: a zero-lr D is then fully frozen
+                          discriminator_normalization="none"))  # no BN: a zero-lr D is then fully frozen
     model.compile(discriminator_optimizer=keras.optimizers.SGD(0.0), generator_optimizer=keras.optimizers.Adam(1e-3))
     latent = tf.random.normal((16, 4), seed=1)
 
@@ -306,6 +329,29 @@ def test_gan_dcgan_init_and_instance_noise_decay():
     assert float(model.instance_noise_std()) == 0.0
     with pytest.raises(ValueError, match="real_label"):
         GANConfig(image_shape=SHAPE, real_label=0.0)
+
+
+def test_sngan_discriminator_options_train_and_round_trip(frames, tmp_path):
+    common.seed_everything(0)
+    config = GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4,
+                       loss_mode="hinge", discriminator_normalization="spectral", minibatch_std=True, augment=True)
+    model = GAN(config)
+    model.compile()
+    names = [layer.name for layer in model.discriminator.layers]
+    assert "minibatch_std" in names and isinstance(model.discriminator.get_layer("conv_1"), SpectralConv2D)
+    assert not any("batch_norm" in name for name in names)
+    _fit_and_check(model, frames.to_dataset(8, repeat=True, with_labels=False), tmp_path,
+                   lambda m: m.discriminate(frames.float_images()[:3]), steps=3)
+    # spectral normalization: the largest singular value of each trained kernel is ~1
+    layer = model.discriminator.get_layer("conv_1")
+    for _ in range(30):  # power iterations converge on the largest singular value
+        kernel = layer.normalized_kernel(training=True).numpy()
+    assert np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0] == pytest.approx(1.0, rel=1e-3)
+    # the minibatch-std channel: identical images in a batch give std 0
+    features = np.ones((4, 2, 2, 3), np.float32)
+    np.testing.assert_allclose(MinibatchStdDev()(features).numpy()[..., -1], 1e-4, rtol=1e-3)
+    with pytest.raises(ValueError, match="discriminator_normalization must be one of"):
+        GANConfig(image_shape=SHAPE, discriminator_normalization="layer")
 
 
 def test_cyclegan_and_autoencoder_train_and_round_trip(frames, tmp_path):
@@ -376,7 +422,9 @@ def test_cli_help_lists_models(capsys):
     assert "--envs" in out and "cyclegan" in out and "--batch-size" in out
 
 
-@pytest.mark.parametrize("model, extra", [("vae", ["--architecture", "mlp"]), ("gan", ["--filters", "4"])])
+@pytest.mark.parametrize("model, extra", [("vae", ["--architecture", "mlp"]), ("gan", ["--filters", "4"]),
+                                          ("gan", ["--filters", "4", "--loss", "bce", "--discriminator-norm", "batch",
+                                                   "--no-augment", "--no-minibatch-std", "--learning-rate", "1e-4"])])
 def test_cli_train_tiny_budget(model, extra, tmp_path):
     out = tmp_path / model
     args = _parse(["generative", "train", model, "--envs", "Pong", "Breakout", "--steps", "2", "--batch-size", "8",
@@ -385,7 +433,10 @@ def test_cli_train_tiny_budget(model, extra, tmp_path):
     assert (out / "model.zip").is_file() and (out / "samples.png").is_file()
     summary = json.loads((out / "config.json").read_text())
     assert summary["model"] == model and summary["steps"] == 2
-    generative.load_model(out / "model.zip")
+    loaded = generative.load_model(out / "model.zip")
+    if "--loss" in extra:
+        assert (loaded.config.loss_mode, loaded.config.discriminator_normalization, loaded.config.augment,
+                loaded.config.minibatch_std, loaded.config.learning_rate) == ("bce", "batch", False, False, 1e-4)
 
 
 @pytest.mark.slow

@@ -8,6 +8,13 @@ real. Two objectives are offered:
 * ``"bce"``: binary cross-entropy on logits, with the non-saturating generator loss
   ``-log D(G(z))`` (Goodfellow et al. 2014, section 3), as in DCGAN.
 * ``"lsgan"``: least squares (Mao et al. 2017), what the CycleGAN paper uses for stable training.
+* ``"hinge"``: the hinge loss of SNGAN / SAGAN (Miyato et al. 2018; Zhang et al. 2019): the
+  discriminator pushes real logits above 1 and fake ones below -1, the generator raises its
+  samples' logits; paired with spectral normalization.
+
+:func:`diff_augment` is DiffAugment (Zhao et al. 2020): the same random, differentiable
+translation and cutout applied to every discriminator input, real and generated, so that a
+discriminator trained on a few thousand frames cannot memorize them.
 
 GAIL (Ho & Ermon 2016) reuses it with expert pairs as one side and policy pairs as the other;
 :func:`expert_reward` gives the ``-log sigmoid(logit)`` reward of that convention.
@@ -30,7 +37,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-LOSS_MODES = ("bce", "lsgan")
+LOSS_MODES = ("bce", "lsgan", "hinge")
 
 
 def _check_mode(mode: str) -> None:
@@ -46,7 +53,7 @@ def discriminator_loss(real_logits, fake_logits, mode: str = "bce", real_label: 
     """Mean loss for calling ``real_logits`` real and ``fake_logits`` fake (halves averaged).
 
     ``real_label`` < 1 is one-sided label smoothing (Salimans et al. 2016), which keeps the
-    discriminator from becoming over-confident early on.
+    discriminator from becoming over-confident early on (for ``"hinge"`` it scales the margin).
     """
     _check_mode(mode)
     real_logits = tf.cast(real_logits, tf.float32)
@@ -54,6 +61,9 @@ def discriminator_loss(real_logits, fake_logits, mode: str = "bce", real_label: 
     if mode == "bce":
         real_loss = _bce_with_logits(tf.fill(tf.shape(real_logits), real_label), real_logits)
         fake_loss = _bce_with_logits(tf.zeros_like(fake_logits), fake_logits)
+    elif mode == "hinge":
+        real_loss = tf.reduce_mean(tf.nn.relu(real_label - real_logits))
+        fake_loss = tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
     else:
         real_loss = tf.reduce_mean(tf.square(real_logits - real_label))
         fake_loss = tf.reduce_mean(tf.square(fake_logits))
@@ -66,6 +76,8 @@ def generator_loss(fake_logits, mode: str = "bce") -> tf.Tensor:
     fake_logits = tf.cast(fake_logits, tf.float32)
     if mode == "bce":
         return _bce_with_logits(tf.ones_like(fake_logits), fake_logits)
+    if mode == "hinge":
+        return -tf.reduce_mean(fake_logits)
     return tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
@@ -74,6 +86,33 @@ def discriminator_accuracy(real_logits, fake_logits) -> tf.Tensor:
     real_hits = tf.cast(tf.reshape(real_logits, [-1]) > 0, tf.float32)
     fake_hits = tf.cast(tf.reshape(fake_logits, [-1]) < 0, tf.float32)
     return tf.reduce_mean(tf.concat([real_hits, fake_hits], axis=0))
+
+
+def diff_augment(images, translation: float = 0.125, cutout: float = 0.5) -> tf.Tensor:
+    """DiffAugment's translation + cutout (Zhao et al. 2020) on NHWC images, per image at random.
+
+    Each image is shifted by up to ``translation`` of its size in each direction (zero fill), then
+    a square of ``cutout`` of its size, centred at a random pixel, is set to 0. Differentiable in
+    the images, so the generator is trained through the same augmentation as the discriminator.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    if translation > 0:
+        pad_rows, pad_cols = int(height * translation + 0.5), int(width * translation + 0.5)
+        padded = tf.pad(images, [[0, 0], [pad_rows, pad_rows], [pad_cols, pad_cols], [0, 0]])
+        shift_rows = tf.random.uniform([batch, 1], 0, 2 * pad_rows + 1, dtype=tf.int32)
+        shift_cols = tf.random.uniform([batch, 1], 0, 2 * pad_cols + 1, dtype=tf.int32)
+        padded = tf.gather(padded, tf.range(height)[None] + shift_rows, axis=1, batch_dims=1)
+        images = tf.gather(padded, tf.range(width)[None] + shift_cols, axis=2, batch_dims=1)
+    if cutout > 0:
+        half_rows, half_cols = int(height * cutout + 0.5) // 2, int(width * cutout + 0.5) // 2
+        centre_rows = tf.random.uniform([batch, 1, 1], 0, height, dtype=tf.int32)
+        centre_cols = tf.random.uniform([batch, 1, 1], 0, width, dtype=tf.int32)
+        inside_rows = tf.abs(tf.range(height)[None, :, None] - centre_rows) < half_rows
+        inside_cols = tf.abs(tf.range(width)[None, None, :] - centre_cols) < half_cols
+        keep = 1.0 - tf.cast(tf.logical_and(inside_rows, inside_cols), tf.float32)
+        images = images * keep[..., None]
+    return images
 
 
 def expert_reward(logits) -> tf.Tensor:

@@ -16,7 +16,7 @@ import math
 import time
 from pathlib import Path
 
-from agents_zoo.core.cli_args import positive_int
+from agents_zoo.core.cli_args import positive_float, positive_int
 
 MODEL_CHOICES = ("gan", "vae", "cvae", "beta-vae", "cyclegan", "dbvae")
 MODEL_HELP = {
@@ -58,6 +58,15 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=4.0, help="KL weight of beta-vae")
     train.add_argument("--filters", type=positive_int, default=32, help="base conv filters of gan / cyclegan")
     train.add_argument("--task", choices=("colorize", "games"), default="colorize", help="cyclegan task")
+    gan = train.add_argument_group("gan", "GAN settings (defaults: GANConfig's, see generative.gan)")
+    gan.add_argument("--loss", choices=("bce", "lsgan", "hinge"), default=None, help="adversarial loss")
+    gan.add_argument("--discriminator-norm", choices=("batch", "spectral", "none"), default=None,
+                     help="normalization in the discriminator")
+    gan.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
+                     help="minibatch standard-deviation channel in the discriminator")
+    gan.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                     help="DiffAugment (translation + cutout) on the discriminator's inputs")
+    gan.add_argument("--learning-rate", type=positive_float, default=None, help="Adam learning rate of both networks")
     train.add_argument("--cache-dir", type=Path, default=None, help="reuse collected frames from this directory")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -102,8 +111,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "gan":
         from generative.gan import GAN, GANConfig
 
-        config = GANConfig(image_shape=shape, latent_dim=args.latent_dim or 100, generator_filters=args.filters,
-                           discriminator_filters=args.filters)
+        chosen = {"loss_mode": args.loss, "discriminator_normalization": args.discriminator_norm,
+                  "minibatch_std": args.minibatch_std, "augment": args.augment, "learning_rate": args.learning_rate}
+        config = GANConfig(image_shape=shape, latent_dim=args.latent_dim or GANConfig.latent_dim,
+                           generator_filters=args.filters, discriminator_filters=args.filters,
+                           **{field: value for field, value in chosen.items() if value is not None})
         model = GAN(config)
         model.compile()
         history = _fit(model, frames.to_dataset(batch_size, seed=args.seed, repeat=True), args.steps, out, args.quiet)

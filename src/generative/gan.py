@@ -12,11 +12,13 @@ Each ``train_step`` is the standard two-phase update:
    generator's gradients only (the discriminator is not updated in this phase).
 
 Weights start from normal(0, 0.02) (batch-norm scales from normal(1, 0.02)), as in the DCGAN
-paper. On small, flat-colored Atari frames a full-size discriminator wins within tens of steps
-and the generator's gradient then carries little signal; the config offers the usual brakes:
-a smaller ``discriminator_filters``, a lower ``discriminator_learning_rate``, one-sided label
-smoothing (``real_label=0.9``) and instance noise (``instance_noise``, Gaussian noise on every
-discriminator input, real and fake, decaying linearly to 0). The benchmark uses all four.
+paper. On small, flat-colored Atari frames a full-size DCGAN discriminator wins within tens of
+steps and the generator's gradient then carries little signal. The config offers the known
+remedies: a spectrally normalized discriminator with the hinge loss (SNGAN, Miyato et al. 2018),
+a minibatch standard-deviation channel against collapse onto one game (ProGAN), DiffAugment on
+every discriminator input (Zhao et al. 2020, for training sets of a few thousand frames), and
+the older brakes: a smaller ``discriminator_filters``, a lower ``discriminator_learning_rate``,
+one-sided label smoothing (``real_label=0.9``) and decaying instance noise (``instance_noise``).
 
 Example:
     >>> gan = GAN(GANConfig(image_shape=(3, 16, 16), latent_dim=4, generator_filters=4, discriminator_filters=4))
@@ -37,6 +39,7 @@ from keras import layers
 from generative import adversarial, common
 
 SMALLEST_FEATURE_MAP = 4
+DISCRIMINATOR_NORMALIZATIONS = ("batch", "spectral", "none")
 
 
 @dataclass
@@ -58,9 +61,18 @@ class GANConfig:
     real_label: float = 1.0
     """Target of real images for the discriminator; 0.9 is one-sided label smoothing."""
     loss_mode: str = "bce"
-    """'bce' (the classic GAN) or 'lsgan' (least squares)."""
-    discriminator_batch_norm: bool = True
-    """Batch norm in the discriminator (DCGAN); False keeps it from keying on batch statistics."""
+    """'bce' (the classic GAN), 'lsgan' (least squares) or 'hinge' (SNGAN)."""
+    discriminator_normalization: str = "batch"
+    """'batch' (DCGAN), 'spectral' (SNGAN: every discriminator weight divided by its largest
+    singular value, a Lipschitz bound that keeps D's gradients useful to G) or 'none'."""
+    minibatch_std: bool = False
+    """Append the batch's mean feature standard deviation as one more channel before the logit
+    layer (Karras et al. 2018): a batch of near-identical fakes is then easy to spot, which
+    pushes the generator away from collapsing onto one game."""
+    augment: bool = False
+    """DiffAugment (translation + cutout, :func:`generative.adversarial.diff_augment`) on every
+    discriminator input, real and generated, in both phases: on a few thousand frames the
+    discriminator otherwise memorizes the real set and wins."""
     discriminator_learning_rate: float | None = None
     """Adam learning rate of the discriminator; None uses ``learning_rate`` (a lower one slows D down)."""
     init_std: float = 0.02
@@ -82,6 +94,9 @@ class GANConfig:
                 f"latent_dim and filters must be >= 1, got {self.latent_dim}, "
                 f"{self.generator_filters}, {self.discriminator_filters}"
             )
+        if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
+            raise ValueError(f"discriminator_normalization must be one of {DISCRIMINATOR_NORMALIZATIONS}, "
+                             f"got {self.discriminator_normalization!r}")
         if self.loss_mode not in adversarial.LOSS_MODES:
             raise ValueError(f"loss_mode must be one of {adversarial.LOSS_MODES}, got {self.loss_mode!r}")
         if self.init_std <= 0 or self.instance_noise < 0 or self.instance_noise_steps < 1:
@@ -101,21 +116,64 @@ def _batch_norm(config: GANConfig, name: str) -> layers.Layer:
     return layers.BatchNormalization(gamma_initializer=keras.initializers.RandomNormal(1.0, config.init_std), name=name)
 
 
+class SpectralConv2D(layers.Conv2D):
+    """Conv2D whose kernel is divided by its largest singular value at every call (SNGAN).
+
+    As in Miyato et al. 2018 and PyTorch's ``spectral_norm``: the singular vector estimate is a
+    non-trainable buffer refined by one power iteration per training call, and gradients flow
+    through the division by sigma. The kernel variable itself is never rewritten (keras'
+    ``SpectralNormalization`` wrapper overwrites it in place, so a generator step would move the
+    discriminator's weights).
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.singular_vector = self.add_weight(name="singular_vector", shape=(1, self.filters), trainable=False,
+                                               initializer=keras.initializers.RandomNormal(0.0, 1.0))
+
+    def normalized_kernel(self, training: bool = False) -> tf.Tensor:
+        matrix = tf.reshape(self.kernel, (-1, self.filters))
+        left = tf.math.l2_normalize(tf.matmul(self.singular_vector, matrix, transpose_b=True))
+        right = tf.math.l2_normalize(tf.matmul(left, matrix))
+        if training:
+            self.singular_vector.assign(right)
+        sigma = tf.reduce_sum(tf.matmul(tf.stop_gradient(left), matrix) * tf.stop_gradient(right))
+        return self.kernel / sigma
+
+    def call(self, inputs, training=False):
+        outputs = self.convolution_op(inputs, self.normalized_kernel(training))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+
+class MinibatchStdDev(layers.Layer):
+    """Appends one channel holding the batch's mean per-feature standard deviation (ProGAN)."""
+
+    def call(self, features):
+        mean_std = tf.reduce_mean(tf.sqrt(tf.math.reduce_variance(features, axis=0) + 1e-8))
+        return tf.concat([features, tf.fill(tf.concat([tf.shape(features)[:-1], [1]], 0), mean_std)], axis=-1)
+
+
 def build_discriminator(config: GANConfig) -> keras.Model:
     """NHWC images in [-1, 1] -> one logit per image."""
     channels, size, _ = config.image_shape
     num_strided = common.num_downsamplings(size, SMALLEST_FEATURE_MAP, "GAN image height")
+    batch_norm = config.discriminator_normalization == "batch"
+
+    conv = SpectralConv2D if config.discriminator_normalization == "spectral" else layers.Conv2D
+
     images = keras.Input((size, size, channels), name="image")
     hidden = images
     for index in range(num_strided):
-        hidden = layers.Conv2D(config.discriminator_filters * 2**index, 4, strides=2, padding="same",
-                               use_bias=index == 0 or not config.discriminator_batch_norm,
-                               name=f"conv_{index}", **_dcgan_initializers(config))(hidden)
-        if index > 0 and config.discriminator_batch_norm:  # none on the input layer (DCGAN paper)
+        hidden = conv(config.discriminator_filters * 2**index, 4, strides=2, padding="same",
+                      use_bias=index == 0 or not batch_norm, name=f"conv_{index}", **_dcgan_initializers(config))(hidden)
+        if index > 0 and batch_norm:  # none on the input layer (DCGAN paper)
             hidden = _batch_norm(config, f"batch_norm_{index}")(hidden)
         hidden = layers.LeakyReLU(0.2, name=f"leaky_relu_{index}")(hidden)
-    logits = layers.Conv2D(1, SMALLEST_FEATURE_MAP, padding="valid", name="conv_logit",
-                           **_dcgan_initializers(config))(hidden)
+    if config.minibatch_std:
+        hidden = MinibatchStdDev(name="minibatch_std")(hidden)
+    logits = conv(1, SMALLEST_FEATURE_MAP, padding="valid", name="conv_logit", **_dcgan_initializers(config))(hidden)
     logits = layers.Reshape((1,), name="logit")(logits)
     return keras.Model(images, logits, name="discriminator")
 
@@ -207,10 +265,13 @@ class GAN(common.ArchivedModel, keras.Model):
         progress = tf.cast(self.generator_optimizer.iterations, tf.float32) / float(self.config.instance_noise_steps)
         return self.config.instance_noise * tf.maximum(0.0, 1.0 - progress)
 
-    def _noisy(self, images, noise_std):
-        if not self.config.instance_noise:
-            return images
-        return images + noise_std * tf.random.normal(tf.shape(images))
+    def _discriminator_input(self, images, noise_std):
+        """What the discriminator sees in training: augmented (DiffAugment) and/or noised images."""
+        if self.config.augment:
+            images = adversarial.diff_augment(images)
+        if self.config.instance_noise:
+            images = images + noise_std * tf.random.normal(tf.shape(images))
+        return images
 
     def train_step(self, data):
         images, _ = common.unpack_images(data)
@@ -221,8 +282,8 @@ class GAN(common.ArchivedModel, keras.Model):
         # Phase 1: discriminator on real vs generated; stop_gradient keeps the generator out.
         fake = tf.stop_gradient(self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True))
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self._noisy(real, noise_std), training=True)
-            fake_logits = self.discriminator(self._noisy(fake, noise_std), training=True)
+            real_logits = self.discriminator(self._discriminator_input(real, noise_std), training=True)
+            fake_logits = self.discriminator(self._discriminator_input(fake, noise_std), training=True)
             discriminator_loss = adversarial.discriminator_loss(
                 real_logits, fake_logits, self.config.loss_mode, self.config.real_label
             )
@@ -232,7 +293,7 @@ class GAN(common.ArchivedModel, keras.Model):
         # Phase 2: generator against the (now fixed) discriminator, generator variables only.
         with tf.GradientTape() as tape:
             fake = self.generator(tf.random.normal((batch_size, self.config.latent_dim)), training=True)
-            generator_loss = adversarial.generator_loss(self.discriminator(self._noisy(fake, noise_std), training=True),
+            generator_loss = adversarial.generator_loss(self.discriminator(self._discriminator_input(fake, noise_std), training=True),
                                                         self.config.loss_mode)
         variables = self.generator.trainable_variables
         self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
