@@ -43,7 +43,7 @@ def test_linear_epsilon_matches_sb3_get_linear_fn():
 def test_one_compiled_phase_equals_the_same_updates_one_call_each():
     """Batching all gradient steps of a phase into one tf.function changes nothing numerically."""
     agent = DQN("CartPole-v1", seed=3, **TINY)
-    state = agent.q_net.variables + agent.q_net_target.variables + agent.optimizer.variables
+    state = [*agent.q_net.variables, *agent.q_net_target.variables, *agent.optimizer.variables]
     initial = [v.numpy() for v in state]
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(3, 16, 4)).astype(np.float32)

@@ -14,10 +14,10 @@ import tensorflow as tf
 
 from agents_zoo.agents.a2c import A2C, A2CConfig
 from agents_zoo.agents.a2c import a2c_loss
-from agents_zoo.agents.onpolicy import (ActorCritic, FlatActorCritic, NumpyActorCritic, TorchStyleOptimizer, clipped_step,
-                                        explained_variance)
+from agents_zoo.agents.onpolicy import ActorCritic, FlatActorCritic, NumpyActorCritic, explained_variance
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.buffers import compute_gae
+from agents_zoo.core.optimizers import TorchStyleOptimizer, clipped_step
 
 
 # ----------------------------------------------------------------------------- GAE == SB3

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import (ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, TorchStyleOptimizer,
-                                        clipped_step, unbiased_standardize)
+from agents_zoo.agents.onpolicy import ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, unbiased_standardize
+from agents_zoo.core.optimizers import TorchStyleOptimizer, clipped_step
 from agents_zoo.core.config import check_bool, check_positive, field
 
 

@@ -51,11 +51,11 @@ import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
 
-from agents_zoo.agents.onpolicy import TorchStyleOptimizer
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.config import check_bool, check_choice, check_int, check_number, check_positive, field
 from agents_zoo.core.networks import preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
+from agents_zoo.core.optimizers import TorchStyleOptimizer
 from agents_zoo.demonstrations import Demonstrations, from_trajectories, load_demonstrations
 from generative import adversarial
 

@@ -73,6 +73,7 @@ from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check
                                     check_positive, check_probability, field)
 from agents_zoo.core.networks import _NUMPY_ACTIVATIONS, MLP, build, make_features_extractor, preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
+from agents_zoo.core.optimizers import TorchStyleOptimizer
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.spaces import is_image_space
 
@@ -323,54 +324,6 @@ def sample_actions(policy_output: np.ndarray, log_std: np.ndarray | None, rng: n
     if log_std is None:
         return distributions.np_categorical_sample(policy_output, rng, deterministic)
     return distributions.np_gaussian_sample(policy_output, log_std, rng, deterministic)
-
-
-# ----------------------------------------------------------------------------- optimizers
-class TorchStyleOptimizer(tf.Module):
-    """Adam or RMSprop with PyTorch's formulas (the ones SB3's hyperparameters were tuned for).
-
-    Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps).
-    RMSprop (torch, non-centered): v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v) + eps).
-    Plain ``tf.Variable`` slots, so ``apply`` runs inside a compiled ``tf.while_loop``.
-    """
-
-    def __init__(self, variables: Sequence[tf.Variable], kind: str, epsilon: float,
-                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999)):
-        super().__init__(name=f"{kind}_optimizer")
-        if kind not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
-        self.kind, self.epsilon, self.rms_alpha, self.betas = kind, epsilon, rms_alpha, betas
-        self.iterations = tf.Variable(0.0, trainable=False, name="iterations")
-        self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.first_moments = ([tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-                              if kind == "adam" else [])
-
-    def apply(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
-        self.iterations.assign_add(1.0)
-        if self.kind == "rmsprop":
-            for g, v, square in zip(gradients, variables, self.second_moments):
-                square.assign(self.rms_alpha * square + (1.0 - self.rms_alpha) * tf.square(g))
-                v.assign_sub(learning_rate * g / (tf.sqrt(square) + self.epsilon))
-            return
-        # Torch's Adam, lr * m_hat / (sqrt(v_hat) + eps), equals TF's fused kernel
-        # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_hat) with eps_hat = eps * sqrt(1 - b2^t):
-        # one kernel per variable instead of eight ops.
-        beta1, beta2 = self.betas
-        beta1_power = tf.pow(beta1, self.iterations)
-        beta2_power = tf.pow(beta2, self.iterations)
-        epsilon_hat = self.epsilon * tf.sqrt(1.0 - beta2_power)
-        for g, v, m, s in zip(gradients, variables, self.first_moments, self.second_moments):
-            tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=beta1_power,
-                                         beta2_power=beta2_power, lr=learning_rate, beta1=beta1, beta2=beta2,
-                                         epsilon=epsilon_hat, grad=g)
-
-
-def clipped_step(optimizer: TorchStyleOptimizer, tape: tf.GradientTape, loss: tf.Tensor,
-                 variables: Sequence[tf.Variable], learning_rate: tf.Tensor, max_grad_norm: float) -> None:
-    """One optimizer step on gradients clipped to a global norm (Pascanu et al. 2013)."""
-    gradients = tape.gradient(loss, variables)
-    gradients, _ = tf.clip_by_global_norm(gradients, max_grad_norm)
-    optimizer.apply(gradients, variables, learning_rate)
 
 
 def unbiased_standardize(x: tf.Tensor) -> tf.Tensor:

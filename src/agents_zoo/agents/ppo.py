@@ -21,8 +21,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import (SCHEDULES, ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, clipped_step,
-                                        scheduled, unbiased_standardize)
+from agents_zoo.agents.onpolicy import (SCHEDULES, ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, scheduled,
+                                        unbiased_standardize)
+from agents_zoo.core.optimizers import clipped_step
 from agents_zoo.core.config import check_choice, check_int, check_optional, check_positive, field
 
 

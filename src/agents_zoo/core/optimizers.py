@@ -1,0 +1,61 @@
+"""Optimizers with PyTorch's update formulas, as one fused TF kernel per variable.
+
+SB3's hyperparameters (and RL-Zoo's tuned ones) were tuned against ``torch.optim``: Adam's
+epsilon is added to the bias-corrected ``sqrt(v_hat)`` there, to ``sqrt(v)`` in Keras. Every
+agent here (PPO, A2C, DQN, the GAIL discriminator) uses :class:`TorchStyleOptimizer`, so the
+same numbers mean the same updates as in SB3. Its slots are plain ``tf.Variable`` objects, so
+``apply`` runs inside a compiled ``tf.while_loop`` and is saved like any other trainable.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+
+class TorchStyleOptimizer(tf.Module):
+    """Adam or RMSprop with PyTorch's formulas (the ones SB3's hyperparameters were tuned for).
+
+    Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps).
+    RMSprop (torch, non-centered): v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v) + eps).
+    Plain ``tf.Variable`` slots, so ``apply`` runs inside a compiled ``tf.while_loop``.
+    """
+
+    def __init__(self, variables: Sequence[tf.Variable], kind: str, epsilon: float,
+                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999)):
+        super().__init__(name=f"{kind}_optimizer")
+        if kind not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
+        self.kind, self.epsilon, self.rms_alpha, self.betas = kind, epsilon, rms_alpha, betas
+        self.iterations = tf.Variable(0.0, trainable=False, name="iterations")
+        self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.first_moments = ([tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+                              if kind == "adam" else [])
+
+    def apply(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
+        self.iterations.assign_add(1.0)
+        if self.kind == "rmsprop":
+            for g, v, square in zip(gradients, variables, self.second_moments):
+                square.assign(self.rms_alpha * square + (1.0 - self.rms_alpha) * tf.square(g))
+                v.assign_sub(learning_rate * g / (tf.sqrt(square) + self.epsilon))
+            return
+        # Torch's Adam, lr * m_hat / (sqrt(v_hat) + eps), equals TF's fused kernel
+        # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_hat) with eps_hat = eps * sqrt(1 - b2^t):
+        # one kernel per variable instead of eight ops.
+        beta1, beta2 = self.betas
+        beta1_power = tf.pow(beta1, self.iterations)
+        beta2_power = tf.pow(beta2, self.iterations)
+        epsilon_hat = self.epsilon * tf.sqrt(1.0 - beta2_power)
+        for g, v, m, s in zip(gradients, variables, self.first_moments, self.second_moments):
+            tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=beta1_power,
+                                         beta2_power=beta2_power, lr=learning_rate, beta1=beta1, beta2=beta2,
+                                         epsilon=epsilon_hat, grad=g)
+
+
+def clipped_step(optimizer: TorchStyleOptimizer, tape: tf.GradientTape, loss: tf.Tensor,
+                 variables: Sequence[tf.Variable], learning_rate: tf.Tensor, max_grad_norm: float) -> None:
+    """One optimizer step on gradients clipped to a global norm (Pascanu et al. 2013)."""
+    gradients = tape.gradient(loss, variables)
+    gradients, _ = tf.clip_by_global_norm(gradients, max_grad_norm)
+    optimizer.apply(gradients, variables, learning_rate)
