@@ -1,4 +1,4 @@
-"""Plumbing shared by the on-policy agents (A2C, PPO): config base, actor-critic, optimizers, rollouts.
+"""Plumbing shared by the on-policy agents (A2C, PPO): config base, actor-critic, rollouts.
 
 The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and compiled update;
 everything both need lives here once.
