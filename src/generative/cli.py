@@ -20,7 +20,7 @@ from agents_zoo.core.cli_args import positive_float, positive_int
 
 MODEL_CHOICES = ("gan", "vae", "cvae", "beta-vae", "cyclegan", "dbvae")
 MODEL_HELP = {
-    "gan": "DCGAN on frames of all --envs",
+    "gan": "GAN (DCGAN networks, SNGAN discriminator, DiffAugment) on frames of all --envs",
     "vae": "VAE (--architecture mlp|cnn)",
     "cvae": "conditional VAE, conditioned on the game",
     "beta-vae": "beta-VAE (--beta)",

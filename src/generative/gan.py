@@ -1,9 +1,9 @@
-"""A DCGAN on channel-first Atari frames (the "Atari GAN" of Deep RL Hands-On, Radford et al. 2016).
+"""A DCGAN-shaped GAN on channel-first Atari frames (the "Atari GAN" of Deep RL Hands-On).
 
 The discriminator is a stack of stride-2 4x4 convolutions down to 4x4 and one 4x4 "valid"
 convolution to a single logit (five conv layers for 64x64 input); the generator mirrors it with
-transposed convolutions from the latent vector up to a tanh image. Images are in [0, 1] outside
-and scaled to [-1, 1] inside, to match tanh.
+transposed convolutions from the latent vector up to a tanh image (Radford et al. 2016). Images
+are in [0, 1] outside and scaled to [-1, 1] inside, to match tanh.
 
 Each ``train_step`` is the standard two-phase update:
 1. the discriminator on a real batch (label 1) and a generated batch with the generator cut off
@@ -11,14 +11,16 @@ Each ``train_step`` is the standard two-phase update:
 2. the generator on a fresh generated batch labelled real, through the discriminator, with the
    generator's gradients only (the discriminator is not updated in this phase).
 
-Weights start from normal(0, 0.02) (batch-norm scales from normal(1, 0.02)), as in the DCGAN
-paper. On small, flat-colored Atari frames a full-size DCGAN discriminator wins within tens of
-steps and the generator's gradient then carries little signal. The config offers the known
-remedies: a spectrally normalized discriminator with the hinge loss (SNGAN, Miyato et al. 2018),
-a minibatch standard-deviation channel against collapse onto one game (ProGAN), DiffAugment on
-every discriminator input (Zhao et al. 2020, for training sets of a few thousand frames), and
-the older brakes: a smaller ``discriminator_filters``, a lower ``discriminator_learning_rate``,
-one-sided label smoothing (``real_label=0.9``) and decaying instance noise (``instance_noise``).
+Weights start from normal(0, 0.02), as in the DCGAN paper. The defaults are what trains on
+64x64 frames of four games on a CPU budget (``benchmarks/results/generative.md``): the plain
+DCGAN discriminator (batch norm, BCE) wins outright there, and without batch norm the generator
+collapses onto one game. So the discriminator is spectrally normalized with the hinge loss
+(SNGAN, Miyato et al. 2018), has a minibatch standard-deviation channel against collapse
+(ProGAN, Karras et al. 2018), and sees every input through DiffAugment (Zhao et al. 2020), which
+keeps it from memorizing a few thousand real frames. ``GANConfig(loss_mode="bce",
+discriminator_normalization="batch", minibatch_std=False, augment=False)`` is the plain DCGAN;
+the older brakes remain options: a lower ``discriminator_learning_rate``, one-sided label
+smoothing (``real_label=0.9``) and decaying instance noise (``instance_noise``).
 
 Example:
     >>> gan = GAN(GANConfig(image_shape=(3, 16, 16), latent_dim=4, generator_filters=4, discriminator_filters=4))
@@ -60,16 +62,16 @@ class GANConfig:
     """Adam beta_1; 0.5 instead of 0.9 damps oscillation (DCGAN paper, section 4)."""
     real_label: float = 1.0
     """Target of real images for the discriminator; 0.9 is one-sided label smoothing."""
-    loss_mode: str = "bce"
-    """'bce' (the classic GAN), 'lsgan' (least squares) or 'hinge' (SNGAN)."""
-    discriminator_normalization: str = "batch"
-    """'batch' (DCGAN), 'spectral' (SNGAN: every discriminator weight divided by its largest
+    loss_mode: str = "hinge"
+    """'hinge' (SNGAN), 'bce' (the classic GAN, DCGAN) or 'lsgan' (least squares)."""
+    discriminator_normalization: str = "spectral"
+    """'spectral' (SNGAN: every discriminator weight divided by its largest
     singular value, a Lipschitz bound that keeps D's gradients useful to G) or 'none'."""
-    minibatch_std: bool = False
+    minibatch_std: bool = True
     """Append the batch's mean feature standard deviation as one more channel before the logit
     layer (Karras et al. 2018): a batch of near-identical fakes is then easy to spot, which
     pushes the generator away from collapsing onto one game."""
-    augment: bool = False
+    augment: bool = True
     """DiffAugment (translation + cutout, :func:`generative.adversarial.diff_augment`) on every
     discriminator input, real and generated, in both phases: on a few thousand frames the
     discriminator otherwise memorizes the real set and wins."""
