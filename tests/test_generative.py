@@ -418,8 +418,15 @@ def _parse(argv):
 def test_cli_help_lists_models(capsys):
     with pytest.raises(SystemExit):
         _parse(["generative", "train", "--help"])
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "--envs" in out and "cyclegan" in out and "--batch-size" in out
+    # the GAN options' help states GANConfig's real defaults
+    defaults = GANConfig()
+    assert f"adversarial loss (default: {defaults.loss_mode})" in out
+    assert f"discriminator (default: {defaults.discriminator_normalization})" in out
+    assert f"inputs (default: {'on' if defaults.augment else 'off'})" in out
+    assert f"in the discriminator (default: {'on' if defaults.minibatch_std else 'off'})" in out
+    assert f"networks (default: {defaults.learning_rate:.0e}".replace("e-0", "e-") in out
 
 
 @pytest.mark.parametrize("model, extra", [("vae", ["--architecture", "mlp"]), ("gan", ["--filters", "4"]),

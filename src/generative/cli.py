@@ -18,6 +18,9 @@ from pathlib import Path
 
 from agents_zoo.core.cli_args import positive_float, positive_int
 
+# ``generative train gan`` option (argparse dest) -> GANConfig field.
+GAN_OPTIONS = {"loss": "loss_mode", "discriminator_norm": "discriminator_normalization",
+               "minibatch_std": "minibatch_std", "augment": "augment", "learning_rate": "learning_rate"}
 MODEL_CHOICES = ("gan", "vae", "cvae", "beta-vae", "cyclegan", "dbvae")
 MODEL_HELP = {
     "gan": "GAN (DCGAN networks, SNGAN discriminator, DiffAugment) on frames of all --envs",
@@ -58,15 +61,18 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=4.0, help="KL weight of beta-vae")
     train.add_argument("--filters", type=positive_int, default=32, help="base conv filters of gan / cyclegan")
     train.add_argument("--task", choices=("colorize", "games"), default="colorize", help="cyclegan task")
-    gan = train.add_argument_group("gan", "GAN settings (defaults: GANConfig's, see generative.gan)")
-    gan.add_argument("--loss", choices=("bce", "lsgan", "hinge"), default=None, help="adversarial loss")
-    gan.add_argument("--discriminator-norm", choices=("batch", "spectral", "none"), default=None,
-                     help="normalization in the discriminator")
-    gan.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
-                     help="minibatch standard-deviation channel in the discriminator")
-    gan.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                     help="DiffAugment (translation + cutout) on the discriminator's inputs")
-    gan.add_argument("--learning-rate", type=positive_float, default=None, help="Adam learning rate of both networks")
+    gan = train.add_argument_group("gan", "GAN settings; unset ones keep GANConfig's defaults (generative.gan)")
+    keep = argparse.SUPPRESS  # absent from args unless given, so GANConfig's default applies
+    gan.add_argument("--loss", choices=("bce", "lsgan", "hinge"), default=keep,
+                     help="adversarial loss (default: hinge)")
+    gan.add_argument("--discriminator-norm", choices=("batch", "spectral", "none"), default=keep,
+                     help="normalization in the discriminator (default: spectral)")
+    gan.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=keep,
+                     help="minibatch standard-deviation channel in the discriminator (default: on)")
+    gan.add_argument("--augment", action=argparse.BooleanOptionalAction, default=keep,
+                     help="DiffAugment (translation + cutout) on the discriminator's inputs (default: on)")
+    gan.add_argument("--learning-rate", type=positive_float, default=keep,
+                     help="Adam learning rate of both networks (default: 2e-4)")
     train.add_argument("--cache-dir", type=Path, default=None, help="reuse collected frames from this directory")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -111,11 +117,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "gan":
         from generative.gan import GAN, GANConfig
 
-        chosen = {"loss_mode": args.loss, "discriminator_normalization": args.discriminator_norm,
-                  "minibatch_std": args.minibatch_std, "augment": args.augment, "learning_rate": args.learning_rate}
+        chosen = {field: getattr(args, option) for option, field in GAN_OPTIONS.items() if hasattr(args, option)}
         config = GANConfig(image_shape=shape, latent_dim=args.latent_dim or GANConfig.latent_dim,
-                           generator_filters=args.filters, discriminator_filters=args.filters,
-                           **{field: value for field, value in chosen.items() if value is not None})
+                           generator_filters=args.filters, discriminator_filters=args.filters, **chosen)
         model = GAN(config)
         model.compile()
         history = _fit(model, frames.to_dataset(batch_size, seed=args.seed, repeat=True), args.steps, out, args.quiet)
