@@ -188,7 +188,9 @@ class DQN(BaseAgent):
         networks.build(self.q_net_target, self.observation_space)
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):
             target.assign(online)
-        self.optimizer = TorchStyleOptimizer(self.q_net.trainable_variables, "adam", epsilon=ADAM_EPSILON)
+        # Keras' epsilon placement: the rule the published DQN benchmark ran with (core/optimizers.py)
+        self.optimizer = TorchStyleOptimizer(self.q_net.trainable_variables, "adam", epsilon=ADAM_EPSILON,
+                                             torch_epsilon=False)
         self.exploration_rate = cfg.exploration_initial_eps
         self._n_calls = 0  # vector-env steps over the agent's life (SB3's DQN._n_calls)
         self._pending_target_updates = 0  # target updates due but not applied yet (see module docstring)

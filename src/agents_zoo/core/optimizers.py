@@ -2,9 +2,11 @@
 
 SB3's hyperparameters (and RL-Zoo's tuned ones) were tuned against ``torch.optim``: Adam's
 epsilon is added to the bias-corrected ``sqrt(v_hat)`` there, to ``sqrt(v)`` in Keras. Every
-agent here (PPO, A2C, DQN, the GAIL discriminator) uses :class:`TorchStyleOptimizer`, so the
-same numbers mean the same updates as in SB3. Its slots are plain ``tf.Variable`` objects, so
-``apply`` runs inside a compiled ``tf.while_loop`` and is saved like any other trainable.
+agent here (PPO, A2C, DQN, the GAIL discriminator) uses :class:`TorchStyleOptimizer`; PPO, A2C
+and GAIL with torch's epsilon placement, DQN with Keras' (``torch_epsilon=False``, the rule its
+published benchmark ran with; the two differ by a factor ``sqrt(1 - beta_2^t)`` on an epsilon of
+1e-8). Its slots are plain ``tf.Variable`` objects, so ``apply`` runs inside a compiled
+``tf.while_loop`` and is saved like any other trainable.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ import tensorflow as tf
 class TorchStyleOptimizer(tf.Module):
     """Adam or RMSprop with PyTorch's formulas (the ones SB3's hyperparameters were tuned for).
 
-    Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps).
+    Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps); with
+    ``torch_epsilon=False``, Keras' p -= lr * m_hat / (sqrt(v) + eps) instead.
     RMSprop (torch, non-centered): v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v) + eps).
     Plain ``tf.Variable`` slots, so ``apply`` runs inside a compiled ``tf.while_loop``.
     """
 
     def __init__(self, variables: Sequence[tf.Variable], kind: str, epsilon: float,
-                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999)):
+                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999), torch_epsilon: bool = True):
         super().__init__(name=f"{kind}_optimizer")
         if kind not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
         self.kind, self.epsilon, self.rms_alpha, self.betas = kind, epsilon, rms_alpha, betas
+        self.torch_epsilon = torch_epsilon
         self.iterations = tf.Variable(0.0, trainable=False, name="iterations")
         self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.first_moments = ([tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
@@ -46,7 +50,7 @@ class TorchStyleOptimizer(tf.Module):
         beta1, beta2 = self.betas
         beta1_power = tf.pow(beta1, self.iterations)
         beta2_power = tf.pow(beta2, self.iterations)
-        epsilon_hat = self.epsilon * tf.sqrt(1.0 - beta2_power)
+        epsilon_hat = self.epsilon * tf.sqrt(1.0 - beta2_power) if self.torch_epsilon else self.epsilon
         for g, v, m, s in zip(gradients, variables, self.first_moments, self.second_moments):
             tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=beta1_power,
                                          beta2_power=beta2_power, lr=learning_rate, beta1=beta1, beta2=beta2,
