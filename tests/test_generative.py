@@ -354,6 +354,25 @@ def test_sngan_discriminator_options_train_and_round_trip(frames, tmp_path):
         GANConfig(image_shape=SHAPE, discriminator_normalization="layer")
 
 
+def test_gan_saved_before_discriminator_normalization_still_loads(tmp_path):
+    """Archives from before the SNGAN options (boolean discriminator_batch_norm) load as DCGANs."""
+    from agents_zoo.core.serialization import load_archive, save_archive
+
+    common.seed_everything(0)
+    dcgan = GAN(GANConfig(image_shape=SHAPE, latent_dim=4, generator_filters=4, discriminator_filters=4,
+                          loss_mode="bce", discriminator_normalization="batch", minibatch_std=False, augment=False))
+    archive = load_archive(dcgan.save(tmp_path / "new.zip"))
+    old_config = {k: v for k, v in archive.config.items()
+                  if k not in ("discriminator_normalization", "minibatch_std", "augment")}
+    old_config["discriminator_batch_norm"] = True
+    old = save_archive(tmp_path / "old.zip", kind=archive.kind, config=old_config, arrays=archive.arrays,
+                       metadata=archive.metadata)
+    loaded = GAN.load(old)
+    assert (loaded.config.discriminator_normalization, loaded.config.minibatch_std, loaded.config.augment) == (
+        "batch", False, False)
+    np.testing.assert_array_equal(np.asarray(loaded.generate(2, seed=1)), np.asarray(dcgan.generate(2, seed=1)))
+
+
 def test_cyclegan_and_autoencoder_train_and_round_trip(frames, tmp_path):
     common.seed_everything(0)
     gray, color = frames.grayscale(), frames.float_images()

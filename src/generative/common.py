@@ -82,7 +82,14 @@ def num_downsamplings(size: int, smallest: int, what: str) -> int:
 
 # ----------------------------------------------------------------------------- config
 def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass from saved JSON (lists back to tuples where the field is one)."""
+    """Rebuild a config dataclass from saved JSON (lists back to tuples where the field is one).
+
+    A config class may define ``upgrade_saved(values) -> values`` to read archives written
+    before one of its fields was renamed or its defaults changed.
+    """
+    values = dict(values)
+    if hasattr(config_class, "upgrade_saved"):
+        values = config_class.upgrade_saved(values)
     known = {f.name: f for f in dataclasses.fields(config_class) if f.init}
     unknown = sorted(set(values) - set(known))
     if unknown:

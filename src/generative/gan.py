@@ -65,8 +65,8 @@ class GANConfig:
     loss_mode: str = "hinge"
     """'hinge' (SNGAN), 'bce' (the classic GAN, DCGAN) or 'lsgan' (least squares)."""
     discriminator_normalization: str = "spectral"
-    """'spectral' (SNGAN: every discriminator weight divided by its largest
-    singular value, a Lipschitz bound that keeps D's gradients useful to G) or 'none'."""
+    """'spectral' (SNGAN: every discriminator weight divided by its largest singular value, a
+    Lipschitz bound that keeps D's gradients useful to G), 'batch' (DCGAN) or 'none'."""
     minibatch_std: bool = True
     """Append the batch's mean feature standard deviation as one more channel before the logit
     layer (Karras et al. 2018): a batch of near-identical fakes is then easy to spot, which
@@ -85,6 +85,16 @@ class GANConfig:
     2017): the two distributions overlap early, so the discriminator cannot win outright at once."""
     instance_noise_steps: int = 1000
     """Generator updates over which the instance noise decays to 0."""
+
+    @staticmethod
+    def upgrade_saved(values: dict) -> dict:
+        """Read archives saved before ``discriminator_normalization`` replaced the boolean
+        ``discriminator_batch_norm``; those predate the minibatch-std and DiffAugment options, off then."""
+        if "discriminator_batch_norm" in values:
+            values["discriminator_normalization"] = "batch" if values.pop("discriminator_batch_norm") else "none"
+            values.setdefault("minibatch_std", False)
+            values.setdefault("augment", False)
+        return values
 
     def __post_init__(self):
         self.image_shape = tuple(int(d) for d in self.image_shape)
