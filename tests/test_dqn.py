@@ -158,6 +158,28 @@ def test_save_load_round_trip_with_replay_buffer(tmp_path):
     assert loaded.num_timesteps == 400
 
 
+def test_files_saved_with_the_old_fused_adam_layout_still_load(tmp_path):
+    """DQN's optimizer arrays were [iterations, learning_rate, m..., v...] before it shared
+    TorchStyleOptimizer ([m..., iterations, v...]); such files load with the same optimizer state."""
+    from agents_zoo.core.serialization import load_archive, save_archive
+
+    agent = DQN("CartPole-v1", seed=0, **TINY).learn(300)
+    archive = load_archive(agent.save(tmp_path / "new.zip"))
+    optimizer = [archive.arrays.pop(key) for key in sorted(k for k in archive.arrays if k.startswith("optimizer/"))]
+    n = len(agent.q_net.trainable_variables)
+    first, iterations, second = optimizer[:n], optimizer[n], optimizer[n + 1:]
+    learning_rate = np.array(agent.config.learning_rate, np.float32)
+    for index, value in enumerate([iterations, learning_rate, *first, *second]):
+        archive.arrays[f"optimizer/{index:03d}"] = value
+    old = save_archive(tmp_path / "old.zip", kind=archive.kind, config=archive.config, arrays=archive.arrays,
+                       metadata=archive.metadata)
+    loaded = DQN.load(old, env="CartPole-v1")
+    for mine, theirs in zip(agent.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    for mine, theirs in zip(agent.q_net.variables, loaded.q_net.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
 def test_save_load_frame_buffer(tmp_path):
     agent = DQN("agents_zoo/Pong-dqn-v0", seed=0, learning_starts=1000, buffer_size=200, batch_size=4)
     agent.learn(60)

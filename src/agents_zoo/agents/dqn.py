@@ -359,6 +359,21 @@ class DQN(BaseAgent):
     def _trainables(self) -> dict[str, Any]:
         return {"q_net": self.q_net, "q_net_target": self.q_net_target, "optimizer": self.optimizer}
 
+    @classmethod
+    def _upgrade_saved_arrays(cls, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Files saved while DQN had its own fused Adam hold ``optimizer/*`` as [iterations,
+        learning_rate, first moments, second moments]; TorchStyleOptimizer's order is [first
+        moments, iterations, second moments] (the learning rate comes from the config)."""
+        keys = sorted(k for k in arrays if k.startswith("optimizer/"))
+        if not keys or len(keys) % 2:  # the current layout holds 2 n + 1 arrays, the old one 2 n + 2
+            return arrays
+        n_moments = (len(keys) - 2) // 2
+        old = [arrays.pop(key) for key in keys]
+        iterations, first, second = old[0], old[2:2 + n_moments], old[2 + n_moments:]
+        for index, value in enumerate([*first, iterations, *second]):
+            arrays[f"optimizer/{index:03d}"] = value
+        return arrays
+
     def _extra_state_arrays(self, include_replay_buffer: bool) -> dict[str, np.ndarray]:
         arrays = {"dqn/counters": np.array([self._n_calls, self._pending_target_updates, self._n_updates], np.int64),
                   "dqn/exploration_rate": np.array([self.exploration_rate], np.float64)}

@@ -135,6 +135,11 @@ class BaseAgent:
     def _load_extra_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         pass
 
+    @classmethod
+    def _upgrade_saved_arrays(cls, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Rewrite arrays saved by an older layout of this agent into the current one (default: as is)."""
+        return arrays
+
     def _after_load(self) -> None:
         """Refresh derived state (e.g. NumPy copies of the policy) after weights were loaded."""
 
@@ -384,9 +389,10 @@ class BaseAgent:
         elif saved.get("env_id"):
             agent.env_id = saved["env_id"]
         try:
+            arrays = agent._upgrade_saved_arrays(dict(archive.arrays))
             for prefix, obj in agent._trainables().items():
-                arrays_to_variables(prefix, obj, archive.arrays)
-            agent._load_extra_state_arrays(archive.arrays)
+                arrays_to_variables(prefix, obj, arrays)
+            agent._load_extra_state_arrays(arrays)
         except (KeyError, ValueError) as exc:
             raise ArchiveError(f"{str(path)!r}: saved weights do not fit {agent_cls.name}: {exc}") from None
         agent.num_timesteps = int(saved.get("num_timesteps", 0))
