@@ -178,30 +178,22 @@ def run_ours(env_id: str, demos: Any, seed: int, budget: int, eval_every: int, t
     config = dict(OUR_GAIL[env_id])
     if quick:
         config.update(n_envs=2, n_steps=64, batch_size=64, demo_batch_size=64)
-    from agents_zoo.core.callbacks import BaseCallback
+    from agents_zoo.core.callbacks import EveryNSteps
 
     agent = GAIL(env_id, demonstrations=demos, seed=seed, **config)
     curve = Curve(threshold, stop_at_threshold)
 
-    class EvaluateEvery(BaseCallback):
-        """Evaluates between rollouts (after the last update) once past each multiple of
-        ``eval_every``: one ``learn`` call over the whole budget, so schedules anneal over it."""
+    class EvaluateEvery(EveryNSteps):
+        """Evaluates after the update that follows each multiple of ``eval_every``: one ``learn``
+        call over the whole budget, so schedules anneal over it."""
 
-        def __init__(self):
-            super().__init__()
-            self.next_evaluation, self.keep_training = eval_every, True
+        def _on_event(self) -> bool:
+            return curve.record(self.num_timesteps, lambda: evaluate(agent, env_id, seed))
 
-        def on_rollout_start(self) -> None:
-            if self.num_timesteps >= self.next_evaluation:
-                self.next_evaluation += eval_every
-                self.keep_training = curve.record(self.num_timesteps, lambda: evaluate(agent, env_id, seed))
-
-        def on_step(self) -> bool:
-            return self.keep_training
-
-    callback = EvaluateEvery()
+    callback = EvaluateEvery(eval_every, "eval_every", between_rollouts=True)
     agent.learn(budget, callback=callback)
-    if callback.keep_training and (not curve.points or curve.points[-1]["steps"] != agent.num_timesteps):
+    stopped_early = agent.num_timesteps < budget  # the callback stopped it at the threshold
+    if not stopped_early and (not curve.points or curve.points[-1]["steps"] != agent.num_timesteps):
         curve.record(agent.num_timesteps, lambda: evaluate(agent, env_id, seed))
     return curve.summary()
 

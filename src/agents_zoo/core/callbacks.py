@@ -96,13 +96,23 @@ def as_callback(callback: "BaseCallback | Callable | Sequence | None") -> BaseCa
     raise TypeError(f"callback must be a BaseCallback, a function or a list of them, got {callback!r}")
 
 
-class _EveryNSteps(BaseCallback):
-    def __init__(self, every: int, what: str):
+class EveryNSteps(BaseCallback):
+    """Calls ``_on_event`` each time ``every`` more env steps have passed; False from it stops training.
+
+    With ``between_rollouts``, for agents that update only at rollout ends
+    (``checkpoint_between_rollouts_only``), the call waits for the start of the next rollout: the
+    update of the rollout just collected is done and the buffer is empty.
+    """
+
+    def __init__(self, every: int, what: str, between_rollouts: bool = False):
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"{what} must be a positive number of env steps, got {every!r}")
         self.every = every
         self._next = every
+        self.between_rollouts = between_rollouts
+        self._pending = False
+        self._keep_training = True
 
     def on_training_start(self, total_timesteps: int) -> None:
         self._next = (self.num_timesteps // self.every + 1) * self.every
@@ -110,8 +120,17 @@ class _EveryNSteps(BaseCallback):
     def on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             self._next = (self.num_timesteps // self.every + 1) * self.every
-            return self._on_event() is not False
-        return True
+            assert self.agent is not None
+            if self.between_rollouts and self.agent.checkpoint_between_rollouts_only:
+                self._pending = True
+            elif self._on_event() is False:
+                return False
+        return self._keep_training
+
+    def on_rollout_start(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._keep_training = self._on_event() is not False
 
     def _on_event(self) -> bool | None:
         raise NotImplementedError
@@ -144,7 +163,7 @@ class ProgressBarCallback(BaseCallback):
             self.bar = None
 
 
-class CheckpointCallback(_EveryNSteps):
+class CheckpointCallback(EveryNSteps):
     """Every ``save_every`` env steps, atomically overwrite ``path`` with a resumable checkpoint.
 
     For agents that hold a half-filled rollout (on-policy), the save waits for the start of the
@@ -153,23 +172,13 @@ class CheckpointCallback(_EveryNSteps):
     """
 
     def __init__(self, path: str | Path, save_every: int, include_replay_buffer: bool = False):
-        super().__init__(save_every, "checkpoint_every")
+        super().__init__(save_every, "checkpoint_every", between_rollouts=True)
         self.path = Path(path)
         self.include_replay_buffer = include_replay_buffer
-        self._pending = False
 
     def _on_event(self) -> None:
         assert self.agent is not None
-        if self.agent.checkpoint_between_rollouts_only:
-            self._pending = True
-        else:
-            self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
-
-    def on_rollout_start(self) -> None:
-        if self._pending:
-            assert self.agent is not None
-            self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
-            self._pending = False
+        self.agent.save(self.path, include_replay_buffer=self.include_replay_buffer)
 
     def on_training_end(self) -> None:
         # A run that a callback stopped mid-rollout keeps its last periodic checkpoint: saving
@@ -192,7 +201,7 @@ class StopTrainingOnRewardThreshold(BaseCallback):
         return self.last_mean is None or self.last_mean < self.reward_threshold
 
 
-class EvalCallback(_EveryNSteps):
+class EvalCallback(EveryNSteps):
     """Evaluate every ``eval_every`` env steps; keep the curve; optionally save the best model."""
 
     def __init__(self, eval_every: int, n_eval_episodes: int = 10, deterministic: bool = True,
