@@ -446,6 +446,11 @@ def test_cli_help_lists_models(capsys):
     assert f"inputs (default: {'on' if defaults.augment else 'off'})" in out
     assert f"in the discriminator (default: {'on' if defaults.minibatch_std else 'off'})" in out
     assert f"networks (default: {defaults.learning_rate:.0e}".replace("e-0", "e-") in out
+    # the choices are spelled out (no TF import to build the parser); they must be GANConfig's
+    from generative.gan import DISCRIMINATOR_NORMALIZATIONS
+
+    assert "--loss {" + ",".join(adversarial.LOSS_MODES) + "}" in out
+    assert "--discriminator-norm {" + ",".join(DISCRIMINATOR_NORMALIZATIONS) + "}" in out
 
 
 @pytest.mark.parametrize("model, extra", [("vae", ["--architecture", "mlp"]), ("gan", ["--filters", "4"]),
