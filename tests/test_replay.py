@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents_zoo.agents.replay import FrameReplayBuffer
+from agents_zoo.core.envs import FINAL_OBSERVATION_KEY, sync_vector_env
 from wrappers.fake_envs import RandomImageEnv
 from wrappers.frame_stack import FrameStackObservation
 
@@ -114,7 +115,7 @@ def test_matches_the_frame_stack_wrapper_with_time_limits(padding):
         return FrameStackObservation(gym.wrappers.TimeLimit(RandomImageEnv(shape=(6, 6), episode_length=9), 7),
                                      num_stack=4, padding=padding)
 
-    envs = gym.vector.SyncVectorEnv([make, make])
+    envs = sync_vector_env([make, make])
     obs, _ = envs.reset(seed=3)
     buffer = FrameReplayBuffer(40, 2, obs.shape[1:])
     truth = {}
@@ -124,7 +125,7 @@ def test_matches_the_frame_stack_wrapper_with_time_limits(padding):
         dones = terminated | truncated
         stored_next = next_obs.copy()
         for i in np.flatnonzero(dones):
-            stored_next[i] = infos["final_observation"][i]
+            stored_next[i] = infos[FINAL_OBSERVATION_KEY][i]
         slots = buffer.write_slot.copy()
         buffer.add(obs, actions, rewards, stored_next, terminated.astype(np.float32), dones)
         for env in range(2):

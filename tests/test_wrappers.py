@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import wrappers
 from wrappers import atari, atari_presets, frame_stack, image
 from wrappers.fake_envs import RandomImageEnv
+from wrappers.frame_stack import gymnasium_frame_stack
 
 ale_py = pytest.importorskip("ale_py")
 
@@ -72,9 +73,7 @@ def test_dqn_preset_matches_gymnasium_atari_preprocessing_exactly(game):
     gymnasium's chain has no FIRE reset, no episodic life and no reward clipping; those are
     turned off in ours. noop_max=30 in both: the no-op counts come from the same RNG draw.
     """
-    reference_env = gym.wrappers.FrameStack(
-        gym.wrappers.AtariPreprocessing(make_reference_base(game), noop_max=30), num_stack=4
-    )
+    reference_env = gymnasium_frame_stack(gym.wrappers.AtariPreprocessing(make_reference_base(game), noop_max=30), 4)
     ours_env = atari_presets.make_atari_env(game, episodic_life=False, fire_reset=False, clip_reward=False)
     actions = random_actions(ours_env, seed=1)
     assert_same_rollouts(rollout(ours_env, actions, 7), rollout(reference_env, actions, 7), max_gray_difference=0)
@@ -92,7 +91,7 @@ def test_dqn_preset_matches_sb3_atari_wrapper(game):
     from stable_baselines3.common.atari_wrappers import AtariWrapper
 
     def sb3_env():
-        return gym.wrappers.FrameStack(AtariWrapper(make_reference_base(game)), num_stack=4)
+        return gymnasium_frame_stack(AtariWrapper(make_reference_base(game)), 4)
 
     actions = random_actions(sb3_env(), seed=2)
     reference = rollout(sb3_env(), actions, 11)

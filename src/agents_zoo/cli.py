@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from agents_zoo.core.cli_args import non_negative_int, parse_key_values, positive_int  # noqa: E402
+from agents_zoo.core.cli_args import check_output_path, non_negative_int, parse_key_values, positive_int  # noqa: E402
+from agents_zoo.core.quiet_startup import import_tensorflow_quietly  # noqa: E402
 
 # Subcommands that live in other modules, imported only when used so `agents-zoo list` and
 # `--help` do not pay for TensorFlow, SB3 or Ray imports.
@@ -20,6 +21,8 @@ EXTERNAL_COMMANDS = {
     "expert": ("agents_zoo.expert_cli", "train or load an expert and record demonstrations (.npz)"),
     "generative": ("generative.cli", "train generative models (GAN, VAE, CycleGAN, DB-VAE) on env frames"),
 }
+# External commands that import TensorFlow in this process (bench validates configs against our agents).
+TENSORFLOW_COMMANDS = ("bench", "expert", "generative")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,17 +83,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in EXTERNAL_COMMANDS:
         return _run_external(argv)
     args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()  # after parsing: --help stays fast
+    commands = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate}
+    return run_with_error_boundary(args.command, lambda: commands[args.command](args))
+
+
+# What a user's input can cause: a bad value or file (ValueError: our config, archive, env-id and
+# space errors), a path that cannot be read or written (OSError), a missing package (ImportError),
+# an impossible request (RuntimeError, e.g. GAIL without demonstrations), a file declaring more
+# memory than there is (MemoryError), numbers out of range (ArithmeticError), TensorFlow's errors
+# for the same causes. Anything else is a bug and keeps its traceback.
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    import zipfile
+
+    errors: list[type[BaseException]] = [ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError,
+                                         MemoryError, ArithmeticError, zipfile.BadZipFile]
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        errors.append(tensorflow.errors.OpError)
+    return tuple(errors)
+
+
+def run_with_error_boundary(command: str, action: Any) -> int:
+    """Run ``action()``; an expected failure becomes one line on stderr and exit status 2.
+
+    ``AGENTS_ZOO_TRACEBACK=1`` shows the traceback instead, for bug reports.
+    """
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-        print(f"agents-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return int(action() or 0)
+    except _expected_errors() as exc:
+        if os.environ.get("AGENTS_ZOO_TRACEBACK"):
+            raise
+        message = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, KeyError) and exc.args:
+            message = str(exc.args[0])
+        if isinstance(exc, (MemoryError, RecursionError)):
+            message = f"{type(exc).__name__}: the input asks for more than this machine can hold ({message})"
+        elif not isinstance(exc, ValueError):
+            message = f"{type(exc).__name__}: {message}"
+        print(f"agents-zoo {command}: error: {message}", file=sys.stderr)
         return 2
-    return 1
 
 
 def _run_external(argv: list[str]) -> int:
@@ -104,7 +136,10 @@ def _run_external(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="agents-zoo")
     module.add_subcommand(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    return int(module.run(args) or 0)
+    if argv[0] in TENSORFLOW_COMMANDS:
+        import_tensorflow_quietly()
+    command = " ".join(argv[:2]) if len(argv) > 1 and not argv[1].startswith("-") else argv[0]
+    return run_with_error_boundary(command, lambda: module.run(args))
 
 
 # ---------------------------------------------------------------------- commands
@@ -146,10 +181,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["n_envs"] = args.n_envs
     if (args.resume or args.checkpoint_every) and args.save is None:
         raise ValueError("--resume and --checkpoint-every need --save PATH for the checkpoint")
+    if args.save is not None:
+        check_output_path(args.save, "--save")  # before training: a bad path must not cost the run
+    if args.log_dir is not None:
+        check_output_path(args.log_dir, "--log-dir", folder=True)
     if args.resume and args.save.exists():
         agent: BaseAgent = agent_cls.load(args.save, env=args.env_id)
+        check_resume_settings(agent, overrides)
         remaining = args.steps - agent.num_timesteps
         print(f"resuming {args.algo} from {args.save} at step {agent.num_timesteps} of {args.steps}")
+        replay = getattr(agent, "replay", None)
+        if replay is not None and len(replay) == 0 and agent.num_timesteps > 0:
+            print(f"note: {args.save} holds no replay buffer (it was saved without --checkpoint-replay-buffer): "
+                  "training continues with an empty buffer and refills it", file=sys.stderr)
         if remaining > 0:
             agent.learn(remaining, progress_bar=not args.no_progress, reset_num_timesteps=False,
                         checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
@@ -160,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         agent.learn(args.steps, progress_bar=not args.no_progress, checkpoint_every=args.checkpoint_every,
                     checkpoint_path=args.save, checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     if args.save is not None:
-        agent.save(args.save, include_replay_buffer=args.checkpoint_replay_buffer)
+        save_or_rescue(agent, args.save, args.checkpoint_replay_buffer)
         print(f"saved {args.algo} to {args.save}")
     if args.eval_episodes:
         result = agent.evaluate(args.eval_episodes)
@@ -168,9 +212,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_resume_settings(agent: Any, overrides: dict[str, Any]) -> None:
+    """``--resume`` continues the checkpoint's settings; a --config/--n-envs that differs is refused."""
+    saved = agent.config.to_dict()
+    asked = type(agent.config).from_dict({**saved, **overrides}).to_dict()
+    changed = [f"{key}={asked[key]!r} (checkpoint: {saved[key]!r})" for key in sorted(overrides)
+               if asked.get(key) != saved.get(key)]
+    if changed:
+        raise ValueError(f"--resume continues the checkpoint's settings, but these differ: {', '.join(changed)}; "
+                         "drop them, or start a new run with another --save")
+
+
+def save_or_rescue(agent: Any, path: Path, include_replay_buffer: bool) -> None:
+    """Save to ``path``; if that fails after training (disk filled up, folder removed), save the
+    model to the temporary folder instead and say where, so the training is never lost."""
+    try:
+        agent.save(path, include_replay_buffer=include_replay_buffer)
+    except OSError as exc:
+        import tempfile
+
+        rescue = Path(tempfile.gettempdir()) / f"agents-zoo-rescued-{agent.name}-{os.getpid()}.zip"
+        agent.save(rescue, include_replay_buffer=include_replay_buffer)
+        raise OSError(f"could not write {str(path)!r} ({exc.strerror or exc}); the trained model was saved to "
+                      f"{str(rescue)!r} instead") from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import agents_zoo
 
+    if args.render and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                                  or os.environ.get("WAYLAND_DISPLAY")):
+        # SDL (pygame) crashes the process without a display instead of raising.
+        raise ValueError("--render needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set")
     agent = agents_zoo.load(args.model_path)
     result = agent.evaluate(args.episodes, deterministic=not args.stochastic, env=args.env_id,
                             seed=args.seed, render=args.render)

@@ -33,15 +33,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from agents_zoo.core.envs import make_vec_env
+from agents_zoo.core.envs import FINAL_OBSERVATION_KEY, check_env_id, check_file_env_id, make_vec_env
 from agents_zoo.core.seeding import derive_seed
-from agents_zoo.core.serialization import atomic_open
+from agents_zoo.core.serialization import ArchiveError, PickleRequiredError, ZipReader, atomic_open
 
 REQUIRED_KEYS = ("obs", "acs", "rews", "ep_rets")
 OPTIONAL_KEYS = ("lens", "final_obs", "terminal")
@@ -50,6 +49,10 @@ EXPERT_TRAINERS = ("ppo", "trpo", "sb3-ppo")
 
 class DemonstrationError(ValueError):
     """A demonstration file or array set that is malformed (names the key and the problem)."""
+
+
+class DemonstrationFileError(DemonstrationError, ArchiveError):
+    """A demonstration file that cannot be read: not an ``.npz``, corrupt, crafted or too large."""
 
 
 class Policy(Protocol):
@@ -222,27 +225,28 @@ def load_demonstrations(path: str | os.PathLike) -> Demonstrations:
     where = f"{str(path)!r}: "
     if not path.is_file():
         raise FileNotFoundError(f"no demonstration file at {str(path)!r}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # a bare pickle file: numpy refuses it with allow_pickle=False
-        raise DemonstrationError(f"{where}is not an .npz archive and would need pickle to read ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DemonstrationError(f"{where}is not a readable .npz archive ({exc})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise DemonstrationError(f"{where}holds a single .npy array, expected an .npz archive with keys "
-                                 f"{', '.join(REQUIRED_KEYS)}")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        raise DemonstrationFileError(f"{where}holds a single .npy array, expected an .npz archive with keys "
+                                     f"{', '.join(REQUIRED_KEYS)}")
+    if not head.startswith(b"PK"):
+        # Not a zip: most likely a pickle (numpy's other format), which is never read.
+        raise DemonstrationFileError(f"{where}is not an .npz archive (it starts with {head[:4]!r}; a pickle "
+                                     "file would need pickle to read and is never loaded)")
+    # The same bounded reader as model archives: members inflate in counted steps, within a
+    # limit derived from the file's size, and each .npy header must match its bytes.
     arrays: dict[str, np.ndarray] = {}
-    with loaded:
-        for key in loaded.files:
-            if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+    with ZipReader(path, error=DemonstrationFileError, what="a readable .npz archive") as reader:
+        for key in REQUIRED_KEYS + OPTIONAL_KEYS:
+            member = f"{key}.npy"
+            if member not in reader.names:
                 continue  # other tools add keys of their own; they are ignored, never read
             try:
-                arrays[key] = loaded[key]
-            except ValueError as exc:  # object arrays need pickle: refused
-                raise DemonstrationError(f"{where}demonstration key {key!r} holds pickled Python objects "
-                                         f"(dtype object), which are never loaded ({exc})") from None
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise DemonstrationError(f"{where}demonstration key {key!r} is corrupt ({exc})") from None
+                arrays[key] = reader.read_array(member, f"demonstration key {key!r}")
+            except PickleRequiredError:
+                raise DemonstrationFileError(f"{where}demonstration key {key!r} holds pickled Python objects "
+                                             "(dtype object), which are never loaded") from None
     validate_arrays(arrays, where)
     return Demonstrations.from_arrays(arrays)
 
@@ -282,23 +286,6 @@ def from_trajectories(trajectories: Sequence[Any]) -> Demonstrations:
 
 
 # ----------------------------------------------------------------------------- experts
-def import_env_namespace(env_id: Any) -> None:
-    """Register the ids of env packages that only register on import (``seals/...``).
-
-    The PyBullet ids need nothing: :mod:`wrappers.registration` registers them at
-    ``import gymnasium`` and imports pybullet_envs_gymnasium when one is made (importing it here
-    would only re-register the same specs, with one "Overriding environment" warning per id).
-    """
-    if not isinstance(env_id, str):
-        return
-    try:
-        if env_id.startswith("seals/"):
-            import seals  # noqa: F401 - registers seals/CartPole-v0 and friends
-    except ImportError as exc:
-        raise ImportError(f"env {env_id!r} needs its package installed ({exc}); "
-                          "pip install 'agents-zoo[bench]' for seals") from None
-
-
 def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, deterministic: bool = True,
             n_envs: int = 8) -> Demonstrations:
     """Roll ``policy`` out for ``n_episodes`` full episodes on ``env`` (an id or a factory).
@@ -310,7 +297,8 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
     n_envs = min(n_envs, n_episodes)
-    import_env_namespace(env)
+    if isinstance(env, str):
+        check_env_id(env)  # seals/... and module:EnvId ids register on import
     vec = make_vec_env(env, n_envs, derive_seed(seed, 4243) if seed is not None else None)
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
     counts = np.zeros(n_envs, dtype=np.int64)
@@ -329,7 +317,7 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
                 current[i]["acts"].append(np.array(actions[i]))
                 current[i]["rews"].append(float(rewards[i]))
                 if terminated[i] or truncated[i]:
-                    final = infos["final_observation"][i]
+                    final = infos[FINAL_OBSERVATION_KEY][i]
                     episodes.append({"obs": np.stack([*current[i]["obs"], np.asarray(final)]),
                                      "acts": np.stack(current[i]["acts"]), "terminal": bool(terminated[i]),
                                      "rews": np.asarray(current[i]["rews"], np.float32)})
@@ -351,7 +339,7 @@ def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_0
     if trainer not in EXPERT_TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
     config = dict(config or {})
-    import_env_namespace(env_id)
+    check_env_id(env_id)
     if trainer == "ppo":
         import agents_zoo
 
@@ -380,7 +368,7 @@ def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
         import agents_zoo
 
         return agents_zoo.load(str(path))
-    from agents_zoo.core.serialization import ArchiveError, load_archive
+    from agents_zoo.core.serialization import load_archive
 
     try:
         archive = load_archive(path, expected_kind=f"expert/{trainer}")
@@ -391,12 +379,22 @@ def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
     if not isinstance(env_id, str) or not isinstance(policy_kwargs, dict):
         raise ArchiveError(f"{str(path)!r}: expert config needs an env_id string and a policy_kwargs object, "
                            f"got {env_id!r} and {policy_kwargs!r}")
+    # The id came from the file: it may name a registered env, never a module to import.
+    env_id = check_file_env_id(env_id, path)
     import torch
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
-    import_env_namespace(env_id)
-    model = _sb3_class(trainer)("MlpPolicy", sb3_make_vec_env(env_id, n_envs=1), policy_kwargs=policy_kwargs,
-                                device="cpu")
+    env = sb3_make_vec_env(env_id, n_envs=1)
+    # policy_kwargs (net_arch) decide the size of the policy built below, before any weight is
+    # read: it may not declare more parameters than the file holds (as core.load_limits does for
+    # our Keras networks).
+    declared = _sb3_policy_parameters(policy_kwargs, env.observation_space, env.action_space, path)
+    present = sum(int(value.size) for name, value in archive.arrays.items() if name.startswith("policy/"))
+    if declared > present:
+        env.close()
+        raise ArchiveError(f"{str(path)!r}: policy_kwargs {policy_kwargs!r} declare a policy of at least {declared} "
+                           f"parameters, but the file holds {present} policy weights; expected at most that many")
+    model = _sb3_class(trainer)("MlpPolicy", env, policy_kwargs=policy_kwargs, device="cpu")
     expected = model.policy.state_dict()
     weights = {name[len("policy/"):]: value for name, value in archive.arrays.items() if name.startswith("policy/")}
     if weights.keys() != expected.keys():
@@ -432,6 +430,30 @@ def save_expert(model: Any, path: str | os.PathLike) -> Path:
     arrays = {f"policy/{name}": value.detach().cpu().numpy() for name, value in model.policy.state_dict().items()}
     return save_archive(path, kind=f"expert/{trainer}", config={"env_id": env_id, "policy_kwargs": policy_kwargs},
                         arrays=arrays)
+
+
+def _sb3_policy_parameters(policy_kwargs: dict[str, Any], observation_space: Any, action_space: Any,
+                           path: Any) -> int:
+    """A lower bound of the parameters of SB3's ``MlpPolicy`` built with ``policy_kwargs``.
+
+    The policy and value MLPs over the flattened observation (SB3's default ``net_arch`` is
+    64, 64 for each); the log-std and any shared extractor only add to it.
+    """
+    from gymnasium.spaces.utils import flatdim
+
+    net_arch = policy_kwargs.get("net_arch", {"pi": [64, 64], "vf": [64, 64]})
+    if isinstance(net_arch, dict):
+        arch = {"pi": net_arch.get("pi", []), "vf": net_arch.get("vf", [])}
+    else:
+        arch = {"pi": net_arch, "vf": net_arch}
+    for sizes in arch.values():
+        if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                                   for n in sizes):
+            raise ArchiveError(f"{str(path)!r}: policy_kwargs net_arch must be a list of positive ints or "
+                               f"{{'pi': [...], 'vf': [...]}}, got {net_arch!r}")
+    features, outputs = flatdim(observation_space), flatdim(action_space)
+    layers = [[features, *arch["pi"], outputs], [features, *arch["vf"], 1]]
+    return sum((n_in + 1) * n_out for sizes in layers for n_in, n_out in zip(sizes, sizes[1:]))
 
 
 def _sb3_class(trainer: str) -> Any:

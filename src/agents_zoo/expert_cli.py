@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents_zoo.core.cli_args import non_negative_int, parse_key_values, positive_int
+from agents_zoo.core.cli_args import check_output_path, non_negative_int, parse_key_values, positive_int
 from agents_zoo.demonstrations import EXPERT_TRAINERS
 
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return _rollout(args)
         if args.expert_command == "inspect":
             return _inspect(args.path)
-    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as exc:
+    except ImportError as exc:  # the reference libraries; agents_zoo.cli's boundary handles the rest
         print(f"agents-zoo expert {args.expert_command}: error: {exc}", file=sys.stderr)
         return 2
     raise ValueError(f"unknown expert action {args.expert_command!r}; expected train, rollout or inspect")
@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from agents_zoo import demonstrations
 
+    check_output_path(args.save, "--save")  # before training: a bad path must not cost the run
+    if args.demos is not None:
+        check_output_path(args.demos, "--demos")
     config = parse_key_values(args.config)
     model = demonstrations.train_expert(args.env_id, args.trainer, args.steps, args.seed, config)
     demonstrations.save_expert(model, args.save)
@@ -91,6 +94,7 @@ def _train(args: argparse.Namespace) -> int:
 def _rollout(args: argparse.Namespace) -> int:
     from agents_zoo import demonstrations
 
+    check_output_path(args.demos, "--out")
     model = demonstrations.load_expert(args.expert_path, args.trainer)
     _record(model, args.env_id, args.episodes, args.seed, args.stochastic, args.demos)
     return 0

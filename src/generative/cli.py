@@ -16,7 +16,7 @@ import math
 import time
 from pathlib import Path
 
-from agents_zoo.core.cli_args import positive_float, positive_int
+from agents_zoo.core.cli_args import check_output_path, non_negative_int, positive_float, positive_int
 
 # ``generative train gan`` option (argparse dest) -> GANConfig field.
 GAN_OPTIONS = {"loss": "loss_mode", "discriminator_norm": "discriminator_normalization",
@@ -52,7 +52,7 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--steps", type=positive_int, default=1000, help="training steps (batches)")
     train.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
     train.add_argument("--out", type=Path, required=True, help="output directory")
-    train.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy, TensorFlow and the envs")
+    train.add_argument("--seed", type=non_negative_int, default=0, help="seeds Python, NumPy, TensorFlow and the envs")
     train.add_argument("--frames", type=positive_int, default=2048, help="frames to collect in total")
     train.add_argument("--image-size", type=positive_int, default=64, help="side of the square frames")
     train.add_argument("--latent-dim", type=positive_int, default=None,
@@ -104,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
     from generative import common, data, plots
 
     started = time.time()
-    out = Path(args.out)
+    out = check_output_path(args.out, "--out", folder=True)  # before collecting frames or training
     out.mkdir(parents=True, exist_ok=True)
     common.seed_everything(args.seed)
     frames = data.collect_frames(args.envs, args.frames, image_size=args.image_size, seed=args.seed,

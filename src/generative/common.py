@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.serialization import atomic_save, load_archive, save_archive
 
 ARCHIVE_KIND_PREFIX = "generative/"
@@ -125,7 +126,10 @@ def save_model_archive(model: keras.Model, path: str | Path, model_name: str, co
 def load_model_archive(path: str | Path, model_name: str, config_class: type, build: Callable[[Any], keras.Model]) -> keras.Model:
     """Rebuild the model from the saved config with ``build(config)``, then assign the weights."""
     archive = load_archive(path, expected_kind=ARCHIVE_KIND_PREFIX + model_name)
-    model = build(config_from_dict(config_class, archive.config))
+    config = config_from_dict(config_class, archive.config)
+    # Every weight is in the file, so the config may not declare more (core.load_limits).
+    with parameter_budget(array_elements(archive.arrays), str(path)):
+        model = build(config)
     saved = [archive.arrays[name] for name in sorted(archive.arrays)]
     if len(saved) != len(model.weights):
         raise ValueError(

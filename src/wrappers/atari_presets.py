@@ -200,5 +200,7 @@ def make_atari_vector_env(
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+    from agents_zoo.core.envs import sync_vector_env  # same-step autoreset on every gymnasium version
+
     factory = functools.partial(make_atari_env, game_or_id, preset, **overrides)
-    return gym.vector.SyncVectorEnv([factory] * num_envs)
+    return sync_vector_env([factory] * num_envs)

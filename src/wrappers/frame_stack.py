@@ -132,3 +132,14 @@ class FrameStackObservation(gym.ObservationWrapper):
         if split == 0:  # the ring is in time order already; copy so callers own what they get
             return frames.reshape(shape).copy()
         return np.concatenate((frames[split:], frames[:split])).reshape(shape)
+
+
+def gymnasium_frame_stack(env: gym.Env, num_stack: int) -> gym.Env:
+    """gymnasium's own frame stack, the reference ours is compared with in tests and benchmarks.
+
+    gymnasium 0.29 calls it ``FrameStack`` (LazyFrames observations); 1.x renamed it
+    ``FrameStackObservation`` (arrays, ``stack_size=``). Both stack on a new first axis.
+    """
+    if hasattr(gym.wrappers, "FrameStackObservation"):  # gymnasium >= 1.0
+        return gym.wrappers.FrameStackObservation(env, stack_size=num_stack)
+    return gym.wrappers.FrameStack(env, num_stack=num_stack)  # gymnasium 0.29

@@ -7,7 +7,7 @@ One gradient step per rollout of ``n_steps * n_envs`` transitions on
 ``-mean(A * log pi) - ent_coef * mean(H) + vf_coef * mean((R - V)^2)``, where R and A come from
 GAE (``gae_lambda=1``, SB3's default, gives the classic bootstrapped n-step returns). RMSprop
 with PyTorch's formula (alpha 0.99, eps ``rms_prop_eps`` outside the square root) like SB3;
-``use_rms_prop=False`` switches to Adam (eps 1e-5). Names and defaults are SB3 2.2.1's; see
+``use_rms_prop=False`` switches to Adam (eps 1e-5). Names and defaults are SB3's (the same from 2.2.1 through 2.9.2); see
 ``onpolicy.py`` for the mapping table and the ``reward_fn`` hook.
 """
 
@@ -50,7 +50,7 @@ class A2CLoss(NamedTuple):
 
 def a2c_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
              returns: tf.Tensor, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> A2CLoss:
-    """The A2C objective on the whole rollout, term for term as SB3 2.2.1 computes it."""
+    """The A2C objective on the whole rollout, term for term as SB3 (2.2.1 through 2.9.2) computes it."""
     policy_output, values = policy(observations)
     log_probs, entropy = policy.log_prob_and_entropy(policy_output, actions)
     if normalize_advantage:

@@ -19,7 +19,7 @@ Speed design (one TF call costs ~140-320 us on these CPUs, a NumPy MLP ~4 us):
   Adam ``eps=1e-5`` and RMSprop ``alpha=0.99, eps=rms_prop_eps`` mean the same numbers here
   (Keras puts RMSprop's epsilon inside the square root, the "TF-like" variant).
 
-Names map one-to-one onto Stable-Baselines3 2.2.1 where the concept is the same:
+Names map one-to-one onto Stable-Baselines3 (2.2.1 through 2.9.2) where the concept is the same:
 
 =========================  ===========================================================
 ours                       SB3

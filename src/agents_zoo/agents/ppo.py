@@ -5,7 +5,7 @@
                 clip_range_schedule="linear", seed=0)
     agent.learn(100_000); agent.evaluate(10)
 
-Hyperparameters are SB3's (2.2.1) by name and default; see ``onpolicy.py`` for the mapping
+Hyperparameters are SB3's (2.2.1 through 2.9.2) by name and default; see ``onpolicy.py`` for the mapping
 table and for ``reward_fn``, the hook that lets GAIL train PPO on a discriminator reward:
 ``PPO(env, reward_fn=lambda obs, acts, next_obs, dones: my_rewards)``.
 
@@ -67,7 +67,7 @@ class PPOLoss(NamedTuple):
 def ppo_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, old_values: tf.Tensor,
              old_log_probs: tf.Tensor, advantages: tf.Tensor, returns: tf.Tensor, clip_range: tf.Tensor,
              clip_range_vf: tf.Tensor | None, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> PPOLoss:
-    """The PPO objective on one minibatch, term for term as SB3 2.2.1 computes it."""
+    """The PPO objective on one minibatch, term for term as SB3 (2.2.1 through 2.9.2) computes it."""
     policy_output, values = policy(observations)
     log_probs, entropy = policy.log_prob_and_entropy(policy_output, actions)
     if normalize_advantage:

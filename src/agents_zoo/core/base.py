@@ -26,7 +26,15 @@ from gymnasium.vector import VectorEnv
 from agents_zoo.core import callbacks as callbacks_module
 from agents_zoo.core import env_state
 from agents_zoo.core.config import AgentConfig
-from agents_zoo.core.envs import check_finite, env_id_of, make_vec_env
+from agents_zoo.core.envs import (
+    FINAL_OBSERVATION_KEY,
+    UnregisteredFileEnvIdError,
+    check_file_env_id,
+    check_finite,
+    env_id_of,
+    make_vec_env,
+)
+from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.logger import Logger
 from agents_zoo.core.seeding import derive_seed, seed_everything
 from agents_zoo.core.serialization import ArchiveError, load_archive, save_archive
@@ -288,7 +296,7 @@ class BaseAgent:
         final_observations: dict[int, np.ndarray] = {}
         done = np.logical_or(terminated, truncated)
         if done.any():
-            final_obs = infos.get("final_observation")
+            final_obs = infos.get(FINAL_OBSERVATION_KEY)
             for i in np.flatnonzero(done):
                 self._episode_returns.append(float(self._running_returns[i]))
                 self._episode_lengths.append(int(self._running_lengths[i]))
@@ -381,13 +389,30 @@ class BaseAgent:
             config = config.replace(n_envs=env.num_envs)
         elif isinstance(env, gym.Env):
             config = config.replace(n_envs=1)
+        env_id = None
+        if env is None and saved.get("env_id"):
+            # The saved id is used later to make eval envs: it goes through the check for ids
+            # read from files (never a module to import). An id whose package is not installed
+            # only loses evaluation without env=; the model still predicts.
+            try:
+                env_id = check_file_env_id(saved["env_id"], path)
+            except UnregisteredFileEnvIdError as exc:
+                warnings.warn(f"{exc}; evaluate() needs env= for this model", stacklevel=2)
         seed = kwargs.pop("seed", saved.get("seed"))
-        agent = agent_cls(env, config, seed=seed, observation_space=observation_space, action_space=action_space, **kwargs)
+        # The networks are built from the saved config before the weights are assigned: they may
+        # not declare more parameters than the file holds arrays (core.load_limits).
+        try:
+            with parameter_budget(array_elements(archive.arrays), str(path)):
+                agent = agent_cls(env, config, seed=seed, observation_space=observation_space,
+                                  action_space=action_space, **kwargs)
+        except MemoryError:
+            raise ArchiveError(f"{str(path)!r}: its config ({agent_cls.name}) asks for more memory than this "
+                               "machine has") from None
         if env is not None:
             _check_same_space("observation", observation_space, agent.observation_space)
             _check_same_space("action", action_space, agent.action_space)
-        elif saved.get("env_id"):
-            agent.env_id = saved["env_id"]
+        elif env_id is not None:
+            agent.env_id = env_id
         try:
             arrays = agent._upgrade_saved_arrays(dict(archive.arrays))
             for prefix, obj in agent._trainables().items():

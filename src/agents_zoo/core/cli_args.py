@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
@@ -45,3 +49,42 @@ def parse_key_values(pairs: Sequence[str], parse_value: Callable[[str, str], Any
             raise ValueError(f"--config expects KEY=VALUE, got {pair!r}")
         values[key] = parse_value(key, text)
     return values
+
+
+# Less free space than this at the destination is refused before any work: the files written
+# at the end (models, checkpoints, datasets) need room, and a full disk found after hours of
+# training would lose them.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+def check_output_path(path: "os.PathLike[str] | str", what: str, *, folder: bool = False) -> Path:
+    """Check before any work that ``path`` can be written: one ``ValueError`` line if not.
+
+    The parent folders are created; a parent that is a file, a destination that is a folder
+    (for a file) or a file (for a folder), a read-only or (nearly) full filesystem are refused.
+    """
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{what} {str(path)!r} is a file, expected a folder (or a new path)")
+        target_folder = path
+    else:
+        if path.is_dir():
+            raise ValueError(f"{what} {str(path)!r} is a folder, expected a file path such as {str(path / 'model.zip')!r}")
+        target_folder = path.parent
+    for parent in [target_folder, *target_folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} {str(path)!r} cannot be written: {str(parent)!r} is a file, not a folder")
+            break
+    try:
+        target_folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target_folder, prefix=".agents-zoo-write-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what} {str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    free = shutil.disk_usage(target_folder).free
+    if free < MIN_FREE_BYTES:
+        raise ValueError(f"{what} {str(path)!r}: only {free / 2**20:.1f} MiB free on its filesystem, "
+                         f"expected at least {MIN_FREE_BYTES / 2**20:.0f} MiB")
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Any, Callable, Union
 
 import gymnasium as gym
@@ -10,8 +11,41 @@ import numpy as np
 from gymnasium.vector import SyncVectorEnv, VectorEnv
 
 from agents_zoo.core.seeding import derive_seed
+from agents_zoo.core.serialization import ArchiveError
 
 EnvLike = Union[str, gym.Env, VectorEnv, Callable[[], gym.Env]]
+
+
+# gymnasium 0.29 resets an ended env inside the same step() and puts the ended episode's last
+# observation in infos["final_observation"]. gymnasium 1.x resets on the *next* step() by default
+# (AutoresetMode.NEXT_STEP, whose extra step would enter our rollouts as a fake transition);
+# 1.1 added AutoresetMode.SAME_STEP, which keeps 0.29's contract under the key "final_obs".
+# gymnasium 1.0 has no same-step mode, so pyproject excludes it.
+try:
+    from gymnasium.vector import AutoresetMode
+
+    _SAME_STEP_KWARGS: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    FINAL_OBSERVATION_KEY = "final_obs"
+except ImportError:  # gymnasium 0.29
+    AutoresetMode = None  # type: ignore[assignment,misc]
+    _SAME_STEP_KWARGS = {}
+    FINAL_OBSERVATION_KEY = "final_observation"
+
+
+def sync_vector_env(factories: list[Callable[[], gym.Env]]) -> SyncVectorEnv:
+    """A ``SyncVectorEnv`` that resets ended envs in the same step, on every supported gymnasium."""
+    return SyncVectorEnv(factories, **_SAME_STEP_KWARGS)
+
+
+def check_same_step_autoreset(vec: VectorEnv) -> None:
+    """Refuse a user's vector env that resets on the next step (gymnasium 1.x's default)."""
+    if AutoresetMode is None:
+        return
+    mode = (getattr(vec, "metadata", None) or {}).get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode != AutoresetMode.SAME_STEP:
+        raise ValueError(f"the vector env resets ended episodes with autoreset_mode={mode}; agents-zoo needs "
+                         "autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP (pass it to SyncVectorEnv/"
+                         "AsyncVectorEnv), or pass an env id or factory")
 
 
 class UnknownEnvError(ValueError):
@@ -28,16 +62,90 @@ def ensure_env_registrations() -> None:
         pass
 
 
-def check_env_id(env_id: str) -> None:
-    """Raise ``UnknownEnvError`` with the closest registered ids when ``env_id`` is unknown."""
+# Env packages that register their ids only when imported, by namespace. An id read from a
+# file may import only these (a file must never choose a module to import; adding a namespace is
+# a code change); an id typed by the user may name any namespace's package, as ``gym.make`` allows.
+ENV_NAMESPACE_PACKAGES = {"seals": ("seals", "seals")}  # namespace -> (module, pip distribution)
+
+
+class FileEnvIdError(ArchiveError, UnknownEnvError):
+    """An env id read from a file that may not be used (names a module, or is not registered)."""
+
+
+class UnregisteredFileEnvIdError(FileEnvIdError):
+    """An env id read from a file that is well formed but not registered (its package may be missing)."""
+
+
+def check_env_id(env_id: str, *, source: str | os.PathLike | None = None) -> None:
+    """Make ``env_id`` known to gymnasium, or raise ``UnknownEnvError`` saying what to install or type.
+
+    One mechanism for every command and every id (``train``, ``evaluate``, ``bench``, ``expert``):
+
+    - ids already registered, and ours and the ALE/PyBullet ids (registered on demand);
+    - ``namespace/Name`` ids whose package registers on import (``seals/CartPole-v0``): the
+      namespace's module is imported, with the install hint when it is missing;
+    - gymnasium's own ``module:EnvId`` form (``gym.make("my_pkg:MyEnv-v0")``): ``module`` is
+      imported, then ``EnvId`` must be registered.
+
+    ``source`` names the file an id was read from (a saved model, an expert archive). Such ids
+    may not use the ``module:`` form and import only the packages of
+    :data:`ENV_NAMESPACE_PACKAGES`, so loading a file never picks code to run; their errors are
+    :class:`FileEnvIdError` (also an ``ArchiveError``).
+    """
+    where = f"{str(source)!r}: " if source is not None else ""
+    if not isinstance(env_id, str) or not env_id.strip():
+        error = FileEnvIdError if source is not None else UnknownEnvError
+        raise error(f"{where}env_id must be a non-empty string, got {env_id!r}")
     if env_id in gym.registry:
         return
     ensure_env_registrations()
     if env_id in gym.registry:
         return
+    if ":" in env_id:
+        if source is not None:
+            raise FileEnvIdError(f"{where}env_id {env_id!r} names a module to import (gymnasium's 'module:EnvId' "
+                                 "form); a file may not name a module to import, only a registered env id "
+                                 "(pass --env ID to choose the env yourself)")
+        module, _, plain_id = env_id.partition(":")
+        _import_env_package(module, module, env_id, source)
+        if plain_id in gym.registry:
+            return
+        raise UnknownEnvError(f"importing {module!r} did not register {plain_id!r} (asked for {env_id!r})")
+    namespace, slash, _ = env_id.rpartition("/")
+    if slash and namespace:
+        module, distribution = ENV_NAMESPACE_PACKAGES.get(namespace, (None, None))
+        if module is None and source is None:
+            module = distribution = namespace
+        if module is not None:
+            _import_env_package(module, distribution, env_id, source)
+            if env_id in gym.registry:
+                return
+    if source is not None:
+        known = ", ".join(repr(f"{name}/...") for name in sorted(ENV_NAMESPACE_PACKAGES))
+        raise UnregisteredFileEnvIdError(f"{where}env_id {env_id!r} is not a registered environment id; a file may "
+                                         f"name only registered ids (gymnasium's, ours) or ids of the known env "
+                                         f"packages ({known})")
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownEnvError(f"unknown environment id {env_id!r}{hint} (see `agents-zoo list` for our ids)")
+
+
+def check_file_env_id(env_id: Any, source: str | os.PathLike) -> str:
+    """``check_env_id`` for an id read from the file ``source``; returns the id."""
+    check_env_id(env_id, source=source)
+    return env_id
+
+
+def _import_env_package(module: str, distribution: str, env_id: str, source: str | os.PathLike | None) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        error = UnregisteredFileEnvIdError if source is not None else UnknownEnvError
+        where = f"{str(source)!r}: " if source is not None else ""
+        raise error(f"{where}environment id {env_id!r} needs the package that registers it ({exc}); "
+                    f"install it, e.g. pip install {distribution}") from None
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
@@ -66,16 +174,17 @@ def make_vec_env(env: EnvLike, n_envs: int = 1, seed: int | None = None, **env_k
     if isinstance(env, VectorEnv):
         if env.num_envs != n_envs:
             raise ValueError(f"the vector env has {env.num_envs} envs but n_envs={n_envs} was asked for")
+        check_same_step_autoreset(env)
         vec = env
     elif isinstance(env, gym.Env):
         if n_envs != 1:
             raise ValueError(
                 f"a single env instance cannot be copied into n_envs={n_envs} envs; pass the env id or a factory"
             )
-        vec = SyncVectorEnv([lambda: env])
+        vec = sync_vector_env([lambda: env])
     else:
         factory = env_factory(env, **env_kwargs)
-        vec = SyncVectorEnv([factory for _ in range(n_envs)])
+        vec = sync_vector_env([factory for _ in range(n_envs)])
     vec.reset(seed=seed)
     if seed is not None:
         vec.action_space.seed(derive_seed(seed, 1))
@@ -84,9 +193,13 @@ def make_vec_env(env: EnvLike, n_envs: int = 1, seed: int | None = None, **env_k
 
 
 def env_id_of(env: Any) -> str | None:
-    """The registered id behind an env, vector env or id string, when there is one."""
+    """The registered id behind an env, vector env or id string, when there is one.
+
+    ``module:EnvId`` gives ``EnvId``: files keep the plain id, since an id read from a file may
+    not name a module to import (``check_env_id``).
+    """
     if isinstance(env, str):
-        return env
+        return env.partition(":")[2] if ":" in env else env
     if isinstance(env, VectorEnv):
         envs = getattr(env, "envs", None)
         if envs:

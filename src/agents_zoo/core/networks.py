@@ -124,7 +124,11 @@ def make_features_extractor(observation_space: spaces.Space) -> keras.Model:
 def preprocess_numpy(observation_space: spaces.Space, obs: np.ndarray) -> np.ndarray:
     """NumPy twin of ``FlattenFeatures`` for the NumPy acting path."""
     if isinstance(observation_space, spaces.Discrete):
-        return np.eye(int(observation_space.n), dtype=np.float32)[np.asarray(obs, dtype=np.int64).reshape(-1)]
+        # One-hot rows only: np.eye(n)[obs] would build an n x n matrix (terabytes for large n).
+        index = np.asarray(obs, dtype=np.int64).reshape(-1)
+        one_hot = np.zeros((len(index), int(observation_space.n)), dtype=np.float32)
+        one_hot[np.arange(len(index)), index] = 1.0
+        return one_hot
     return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
 
 

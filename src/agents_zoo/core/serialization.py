@@ -1,11 +1,12 @@
 """Safe, atomic files: the one model/checkpoint format of the project.
 
 An archive is a zip holding ``manifest.json`` (format version, kind, config, metadata) and one
-``.npy`` member per array. Loading never unpickles: JSON is parsed with ``json`` and arrays with
-``numpy.lib.format.read_array(..., allow_pickle=False)``, so a crafted file can fail to load but
-cannot run code. Every write goes to a temporary file in the target directory, is flushed and
-fsynced, then renamed over the target (``os.replace`` is atomic on POSIX), so an interrupted
-save leaves the previous file intact.
+``.npy`` member per array. Loading never unpickles: JSON is parsed with ``json`` and arrays from
+their ``.npy`` header and raw bytes (object dtypes refused), so a crafted file can fail to load but
+cannot run code; nor can it make the loader allocate more than a limit derived from the file's
+own size (see ``default_max_bytes``). Every write goes to a temporary file in the target
+directory, is flushed and fsynced, then renamed over the target (``os.replace`` is atomic on
+POSIX), so an interrupted save leaves the previous file intact.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,14 +29,51 @@ import numpy as np
 FORMAT_NAME = "agents-zoo-archive"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-# Refuse archives whose members declare more than this many bytes once decompressed
-# (a zip bomb); models here are megabytes, an Atari replay buffer a few GiB.
-DEFAULT_MAX_BYTES = 16 * 2**30
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+# ----------------------------------------------------------------------------- loading limits
+# What a file may make the loader allocate is bounded by the file's own size, never by what the
+# file says about itself (a zip's central directory and a .npy header are both written by
+# whoever made the file). The bytes inflated from all members together may reach
+#
+#     default_max_bytes(size) = max(MIN_LOAD_BYTES, min(MAX_INFLATION * size, size + MAX_EXTRA_BYTES))
+#
+# Measured on files the project writes (inflated bytes / file size):
+# - models and checkpoints are stored uncompressed (the zip is only a container): 0.98-0.995
+#   (PPO, DQN with its replay buffer, a VAE), so any size passes the ``size + MAX_EXTRA_BYTES``
+#   branch, however large the replay buffer in it;
+# - the same files saved with ``compress=True``: 1.1-1.4 once trained (float weights and
+#   observations barely deflate), 3.2 for a fresh PPO whose Adam moments are all zeros;
+# - demonstrations (``np.savez_compressed``): 1.1 (Pendulum) to 2.6 (CartPole, int64 actions),
+#   and 41 for ragged episodes (one 500-step CartPole episode among 59 of ~10 steps: the zero
+#   padding is most of the file) -- constant data is what deflates well.
+# MAX_INFLATION = 64 keeps a margin over that worst layout and stops a deflate bomb (~1000x) at
+# a sixteenth of its expansion; MIN_LOAD_BYTES lets any small file of constant data load (that
+# ragged file inflates to 0.8 MiB); MAX_EXTRA_BYTES caps what decompression may add on top of
+# the file's own size on any machine. ``max_bytes=`` overrides the limit for a file you trust.
+MIN_LOAD_BYTES = 64 * 2**20
+MAX_INFLATION = 64
+MAX_EXTRA_BYTES = 2 * 2**30
+# The manifest is parsed into Python objects, up to ~8x its size for a list of numbers; real
+# manifests measure 1-11 KiB (a uniform space bound is stored as one number).
+MAX_MANIFEST_BYTES = 8 * 2**20
+# The longest .npy header numpy writes is a few hundred bytes; numpy itself refuses > 10000.
+_MAX_NPY_HEADER = 10_000
+_CHUNK = 2**20  # bytes inflated per read: a member never inflates more than this at once
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+
+
+def default_max_bytes(file_size: int) -> int:
+    """How many bytes a file of ``file_size`` bytes may inflate to when loaded (see above)."""
+    return max(MIN_LOAD_BYTES, min(MAX_INFLATION * file_size, file_size + MAX_EXTRA_BYTES))
 
 
 class ArchiveError(ValueError):
     """A file is not a valid agents-zoo archive (corrupt, crafted, or of another kind)."""
+
+
+class PickleRequiredError(ArchiveError):
+    """A ``.npy`` member holds Python objects (dtype object), which only pickle could read."""
 
 
 @dataclass
@@ -166,58 +206,170 @@ def load_archive(
     path: str | os.PathLike,
     *,
     expected_kind: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> Archive:
-    """Read an archive without pickle; reject anything malformed with an ``ArchiveError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no archive at {str(path)!r}")
-    try:
-        zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ArchiveError(f"{str(path)!r} is not a valid agents-zoo archive (not a readable zip: {exc})") from None
-    with zf:
-        infos = zf.infolist()
-        total = 0
-        for info in infos:
-            name = info.filename
-            if name.startswith("/") or "\\" in name or ".." in name.split("/"):
-                raise ArchiveError(f"{str(path)!r}: unsafe member path {name!r} in archive")
-            total += info.file_size
-        if total > max_bytes:
-            raise ArchiveError(
-                f"{str(path)!r}: members declare {total} uncompressed bytes, more than the limit {max_bytes}"
-            )
-        names = {info.filename for info in infos}
+    """Read an archive without pickle; reject anything malformed with an ``ArchiveError``.
+
+    ``max_bytes`` bounds the bytes inflated from all members together (default:
+    :func:`default_max_bytes` of the file's size); members are streamed and counted as they
+    inflate, so a lying or bombing zip is stopped at the limit, not after.
+    """
+    with ZipReader(path, max_bytes) as reader:
+        names = reader.names
         if MANIFEST not in names:
-            raise ArchiveError(f"{str(path)!r} has no {MANIFEST}: not an agents-zoo archive")
+            raise ArchiveError(f"{reader.where} has no {MANIFEST}: not an agents-zoo archive")
+        raw = reader.read_bytes(MANIFEST, limit=MAX_MANIFEST_BYTES)
         try:
-            manifest = json.loads(_read_member(zf, MANIFEST, path).decode("utf-8"))
+            manifest = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArchiveError(f"{str(path)!r}: {MANIFEST} is not valid JSON ({exc})") from None
-        _check_manifest(manifest, path)
+            raise ArchiveError(f"{reader.where}: {MANIFEST} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ArchiveError(f"{reader.where}: {MANIFEST} is nested too deeply to be a manifest") from None
+        del raw
+        _check_manifest(manifest, reader.path)
         if expected_kind is not None and not _kind_matches(manifest["kind"], expected_kind):
-            raise ArchiveError(f"{str(path)!r} holds {manifest['kind']!r}, expected {expected_kind!r}")
+            raise ArchiveError(f"{reader.where} holds {manifest['kind']!r}, expected {expected_kind!r}")
         arrays: dict[str, np.ndarray] = {}
         for name in manifest["arrays"]:
             member = f"arrays/{name}.npy"
             if member not in names:
-                raise ArchiveError(f"{str(path)!r}: manifest lists array {name!r} but {member} is missing")
-            raw = _read_member(zf, member, path)
+                raise ArchiveError(f"{reader.where}: manifest lists array {name!r} but {member} is missing")
             try:
-                arrays[name] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-            except ValueError as exc:  # object arrays need pickle: refused here
-                raise ArchiveError(f"{str(path)!r}: array {name!r} cannot be read without pickle ({exc})") from None
-            except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file
-                raise ArchiveError(f"{str(path)!r}: array {name!r} is corrupt ({exc})") from None
+                arrays[name] = reader.read_array(member, f"array {name!r}")
+            except PickleRequiredError:
+                raise PickleRequiredError(f"{reader.where}: array {name!r} cannot be read without pickle: it holds "
+                                          "Python objects (dtype object), which are never loaded") from None
     return Archive(kind=manifest["kind"], config=manifest["config"], arrays=arrays, metadata=manifest["metadata"])
 
 
-def _read_member(zf: zipfile.ZipFile, member: str, path: Path) -> bytes:
+class ZipReader:
+    """Read members of a zip (an archive or an ``.npz``) as bytes or arrays, within a byte budget.
+
+    Nothing the zip declares is trusted for allocation: members are inflated ``_CHUNK`` bytes at
+    a time and counted, the count over all members read is held against ``max_bytes``, and a
+    ``.npy`` header's shape must account for exactly the bytes that followed it before an array
+    is made (the array then shares the member's buffer: no second copy, no allocation from the
+    header). Only stored and deflated, unencrypted members are read: other methods (bzip2, lzma)
+    cannot be inflated in bounded steps by ``zipfile``. Errors are ``error`` (an ``ArchiveError``
+    by default) naming the file; an object array raises ``PickleRequiredError`` for the caller
+    to word.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_bytes: int | None = None,
+                 error: type[ArchiveError] = ArchiveError, what: str = "a valid agents-zoo archive"):
+        self.path = Path(path)
+        self.where = repr(str(self.path))
+        self.error = error
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no archive at {str(self.path)!r}")
+        self.file_size = self.path.stat().st_size
+        self.max_bytes = default_max_bytes(self.file_size) if max_bytes is None else int(max_bytes)
+        self.inflated = 0
+        try:
+            self.zf = zipfile.ZipFile(self.path, "r")
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise error(f"{self.where} is not {what} (not a readable zip: {exc})") from None
+        try:
+            self._check_members()
+        except BaseException:
+            self.zf.close()
+            raise
+
+    def __enter__(self) -> "ZipReader":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.zf.close()
+
+    def _check_members(self) -> None:
+        declared = 0
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        for info in self.zf.infolist():
+            name = info.filename
+            if name.startswith("/") or "\\" in name or ".." in name.split("/"):
+                raise self.error(f"{self.where}: unsafe member path {name!r} in archive")
+            self.infos[name] = info
+            declared += info.file_size
+        # A cheap early refusal; the real limit is enforced on the bytes actually inflated.
+        if declared > self.max_bytes:
+            raise self.error(
+                f"{self.where}: members declare {declared} uncompressed bytes, more than the limit "
+                f"{self.max_bytes} for a file of {self.file_size} bytes"
+            )
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.infos)
+
+    def read_bytes(self, member: str, limit: int | None = None) -> bytearray:
+        """The member's bytes, inflated in bounded steps and counted against the budget."""
+        info = self.infos[member]
+        if info.compress_type not in _ZIP_METHODS:
+            raise self.error(f"{self.where}: member {member!r} uses zip compression method {info.compress_type}; "
+                             f"expected {' or '.join(_ZIP_METHODS.values())}")
+        if info.flag_bits & 0x1:
+            raise self.error(f"{self.where}: member {member!r} is encrypted; expected a plain member")
+        buffer = bytearray()
+        try:
+            with self.zf.open(info) as handle:
+                while True:
+                    chunk = handle.read(_CHUNK)
+                    if not chunk:
+                        break
+                    self.inflated += len(chunk)
+                    if self.inflated > self.max_bytes:
+                        raise self.error(
+                            f"{self.where}: members inflate to more than the limit of {self.max_bytes} bytes "
+                            f"for a file of {self.file_size} bytes (stopped in {member!r}); "
+                            "a zip bomb, or pass a larger max_bytes for a file you trust"
+                        )
+                    if limit is not None and len(buffer) + len(chunk) > limit:
+                        raise self.error(f"{self.where}: member {member!r} is larger than its limit of {limit} bytes")
+                    buffer += chunk
+        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile, zlib.error,
+                NotImplementedError, RuntimeError) as exc:
+            raise self.error(f"{self.where}: member {member!r} is corrupt or truncated ({exc})") from None
+        return buffer
+
+    def read_array(self, member: str, label: str) -> np.ndarray:
+        """A ``.npy`` member as an array; ``label`` names it in errors (e.g. "array 'w'")."""
+        return parse_npy(self.read_bytes(member), f"{self.where}: {label}", self.error)
+
+
+def parse_npy(raw: bytearray, what: str, error: type[ArchiveError] = ArchiveError) -> np.ndarray:
+    """The array in ``.npy`` bytes, without pickle and without allocating from the header.
+
+    The header's shape times the item size must equal the bytes after the header, so a header
+    that declares terabytes over a few bytes is refused; the array is a view of ``raw``.
+    """
+    if bytes(raw[:6]) != b"\x93NUMPY" or len(raw) < 10:
+        raise error(f"{what} is not a .npy array (bad magic bytes)")
+    head = io.BytesIO(bytes(raw[: 12 + _MAX_NPY_HEADER]))
     try:
-        return zf.read(member)
-    except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
-        raise ArchiveError(f"{str(path)!r}: member {member!r} is corrupt or truncated ({exc})") from None
+        version = np.lib.format.read_magic(head)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(head, max_header_size=_MAX_NPY_HEADER)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(head, max_header_size=_MAX_NPY_HEADER)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]}, expected 1.0 or 2.0")
+    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError) as exc:
+        raise error(f"{what} has a corrupt .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise PickleRequiredError(f"{what} holds Python objects (dtype {dtype}), which only pickle reads; never loaded")
+    if dtype.itemsize == 0:
+        raise error(f"{what} has dtype {dtype} of zero item size; expected a numeric or fixed-size dtype")
+    offset = head.tell()
+    count = math.prod(shape)
+    declared, present = count * dtype.itemsize, len(raw) - offset
+    if declared != present:
+        raise error(f"{what} declares shape {tuple(shape)} of {dtype} ({declared} bytes) but holds {present} "
+                    "bytes of data; expected them to match (a truncated or crafted .npy)")
+    try:
+        array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+        return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
+    except (ValueError, TypeError) as exc:  # e.g. a sub-array dtype, which numpy never writes
+        raise error(f"{what} of dtype {dtype} and shape {tuple(shape)} cannot be read ({exc})") from None
 
 
 def _kind_matches(kind: str, expected: str) -> bool:

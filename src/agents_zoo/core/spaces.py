@@ -6,6 +6,7 @@ and predicts without its environment.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -14,6 +15,17 @@ from gymnasium import spaces
 
 class UnsupportedSpaceError(TypeError):
     """An agent was given an observation or action space it cannot handle."""
+
+
+# Largest spaces a saved file may declare. Building an agent allocates per space element before
+# any weight is read (Box bounds, dummy batches, one-hot rows, conv activations), so these bound
+# what a small crafted file can make the loader allocate. They sit far above any env this
+# project runs: the largest Discrete spaces are toy-text observations (Taxi: 500 states) and
+# Atari actions (18); the largest Box is a raw Atari RGB frame (210 x 160 x 3 = 100,800
+# elements). 2**20 states and 2**22 elements (a 1182 x 1182 RGB image; 32 MiB per float64 bound)
+# leave a 40x margin and keep what one space can cost at tens of MiB.
+MAX_SAVED_DISCRETE_N = 2**20
+MAX_SAVED_BOX_ELEMENTS = 2**22
 
 
 def is_image_space(space: spaces.Space) -> bool:
@@ -72,12 +84,20 @@ def space_from_json(data: Any) -> spaces.Space:
         raise ValueError(f"a saved space must be a dict with type Discrete or Box, got {data!r}")
     if data["type"] == "Discrete":
         n, start = data.get("n"), data.get("start", 0)
-        if not isinstance(n, int) or n < 1 or not isinstance(start, int):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(start, int):
             raise ValueError(f"a saved Discrete space needs a positive int n, got {data!r}")
+        if n > MAX_SAVED_DISCRETE_N:
+            raise ValueError(f"a saved Discrete space has n={n}; expected at most {MAX_SAVED_DISCRETE_N}")
+        if not -(2**62) <= start <= 2**62:
+            raise ValueError(f"a saved Discrete space has start={start}; expected a 64-bit int")
         return spaces.Discrete(n, start=start)
     shape = data.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
         raise ValueError(f"a saved Box space needs a list of positive ints as shape, got {shape!r}")
+    # Checked before the bounds are built: the product, not the JSON, decides what they cost.
+    if math.prod(shape) > MAX_SAVED_BOX_ELEMENTS:
+        raise ValueError(f"a saved Box space has shape {shape} ({math.prod(shape)} elements); expected at most "
+                         f"{MAX_SAVED_BOX_ELEMENTS} elements")
     dtype = data.get("dtype")
     if dtype not in ("float32", "float64", "uint8", "int8", "int16", "int32", "int64", "float16"):
         raise ValueError(f"a saved Box space has unsupported dtype {dtype!r}")
