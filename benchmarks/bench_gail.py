@@ -93,9 +93,9 @@ BUDGETS = {"seals/CartPole-v0": (300_000, 800_000), "Pendulum-v1": (300_000, 300
 
 
 def import_env(env_id: str) -> None:
-    from agents_zoo.demonstrations import import_env_namespace
+    from agents_zoo.core.envs import check_env_id
 
-    import_env_namespace(env_id)
+    check_env_id(env_id)
 
 
 def evaluate(policy: Any, env_id: str, seed: int, episodes: int = EVAL_EPISODES) -> float:

@@ -88,6 +88,7 @@ def build_chains(game: str, names: list[str]) -> dict[str, Callable[[int, int], 
     import gymnasium as gym
 
     import wrappers  # noqa: F401 - registers our ids under gymnasium 1.x too
+    from wrappers.frame_stack import gymnasium_frame_stack
 
     base_id = f"{game}NoFrameskip-v4"
     chains: dict[str, Callable[[int, int], float]] = {}
@@ -101,7 +102,7 @@ def build_chains(game: str, names: list[str]) -> dict[str, Callable[[int, int], 
         ours = gym.make(f"agents_zoo/{game}-dqn-v0")
         chains["ours: agents_zoo DQN preset"] = lambda steps, seed: time_env_steps(ours, steps, seed)
     if "gymnasium" in names:
-        reference = gym.wrappers.FrameStack(gym.wrappers.AtariPreprocessing(gym.make(base_id)), num_stack=4)
+        reference = gymnasium_frame_stack(gym.wrappers.AtariPreprocessing(gym.make(base_id)), 4)
         chains["gymnasium AtariPreprocessing + FrameStack"] = lambda steps, seed: time_env_steps(
             reference, steps, seed
         )
@@ -111,7 +112,7 @@ def build_chains(game: str, names: list[str]) -> dict[str, Callable[[int, int], 
         except ImportError:
             print("stable_baselines3 is not installed: skipping the SB3 chain")
         else:
-            sb3 = gym.wrappers.FrameStack(AtariWrapper(gym.make(base_id)), num_stack=4)
+            sb3 = gymnasium_frame_stack(AtariWrapper(gym.make(base_id)), 4)
             chains["sb3 AtariWrapper + FrameStack"] = lambda steps, seed: time_env_steps(sb3, steps, seed)
     return chains
 

@@ -1,6 +1,6 @@
 """``agents-zoo bench``: run a sweep config (ours vs the reference library) and print the report.
 
-The lead's CLI (src/agents_zoo/cli.py) calls ``add_subcommand`` and ``run``; ``python -m
+``agents-zoo bench`` (src/agents_zoo/cli.py) calls ``add_subcommand`` and ``run``; ``python -m
 benchmarks.cli --config quick`` does the same without it.
 """
 
@@ -15,10 +15,11 @@ from benchmarks import config as config_module
 DEFAULT_OUTPUT_ROOT = Path("bench-results")
 
 DESCRIPTION = """\
-Run our agents and the reference implementations (stable-baselines3 2.2.1 for PPO/A2C/DQN,
-imitation 1.0.1 for GAIL) side by side: same env ids, hyperparameters (one config translated
-into both libraries' arguments: --show-mapping) and seeds; every run in its own single-threaded
-process. Results are appended as JSON lines to OUTPUT/runs.jsonl as runs finish; running the
+Run our agents and the reference implementations (stable-baselines3 for PPO/A2C/DQN, installed
+here by the [bench] extra; imitation 1.0.1 for GAIL, in a virtualenv of its own that the first
+GAIL run builds under ~/.cache/agents-zoo, since it needs gymnasium 0.29 and SB3 2.2.1) side by
+side: same env ids, hyperparameters (one config translated into both libraries' arguments:
+--show-mapping) and seeds; every run in its own single-threaded process. Results are appended as JSON lines to OUTPUT/runs.jsonl as runs finish; running the
 same command again skips finished runs, so an interrupted sweep loses nothing. The report
 (OUTPUT/report.md, learning-curve PNGs) is printed at the end."""
 
@@ -29,6 +30,7 @@ examples:
   agents-zoo bench --config my_sweep.json --executor ray --address auto
   agents-zoo bench --config quick --report-only       # re-make the report from finished runs
   agents-zoo bench --list-configs
+  agents-zoo bench --headline --write                 # re-make README's headline table from the results
 shipped configs: {names}"""
 
 
@@ -56,6 +58,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--no-plots", action="store_true", help="skip the learning-curve PNGs")
     parser.add_argument("--dry-run", action="store_true", help="validate the config and list the runs, run nothing")
     parser.add_argument("--list-configs", action="store_true", help="list the shipped configs and exit")
+    parser.add_argument("--headline", action="store_true",
+                        help="print the README's headline table, made from benchmarks/results/*/runs.jsonl, and exit")
+    parser.add_argument("--write", action="store_true", help="with --headline: rewrite the table in README.md")
     parser.add_argument("--show-mapping", action="store_true",
                         help="print the table mapping config hyperparameters to each library's arguments and exit")
     return parser
@@ -69,8 +74,25 @@ def run(args: argparse.Namespace) -> int:
             sweep = config_module.load_config(name, check_envs=False)
             print(f"{name:12s} {len(sweep.runs):4d} runs  {sweep.description}")
         return 0
+    if args.write and not args.headline:
+        print("agents-zoo bench: error: --write goes with --headline", file=sys.stderr)
+        return 2
+    if args.headline:
+        from benchmarks import headline
+
+        if args.write:
+            headline.write_readme()
+            print(f"rewrote the headline table in {headline.README}")
+        else:
+            print(headline.headline_table())
+        return 0
     if args.show_mapping:
+        from benchmarks import reference_envs
+
         print(translate.mapping_table_markdown())
+        print("\nWhere each library runs:")
+        for library in config_module.LIBRARIES:
+            print(f"- {library}: {reference_envs.describe(library)}")
         return 0
     if not args.config:
         print("agents-zoo bench: error: --config NAME_OR_FILE is required "
@@ -98,8 +120,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     failed = []
     if not args.report_only:
-        outcome = harness.run_sweep(sweep, output, executor=args.executor, workers=args.workers,
-                                    address=args.address, log=lambda line: print(line, flush=True))
+        try:
+            outcome = harness.run_sweep(sweep, output, executor=args.executor, workers=args.workers,
+                                        address=args.address, log=lambda line: print(line, flush=True))
+        except harness.SweepLockedError as exc:
+            print(f"agents-zoo bench: error: {exc}", file=sys.stderr)
+            return 2
         failed = outcome.failed
     records = harness.load_records(output / harness.RESULTS_FILE)
     if not records:

@@ -42,9 +42,12 @@ LIBRARIES_FOR_ALGORITHM = {"ppo": ("ours", "sb3"), "a2c": ("ours", "sb3"), "dqn"
 # Algorithms whose agents only act in discrete action spaces (checked against the env up front).
 DISCRETE_ONLY = {"dqn"}
 
-TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "experiments")
-EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "seeds", "evaluation",
-                   "target_return", "env_kwargs", "demonstrations", "notes")
+TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "checkpoint_every", "experiments")
+EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "variants", "seeds", "evaluation",
+                   "target_return", "env_kwargs", "demonstrations", "checkpoint_every", "notes")
+# Runs at least this long checkpoint by default, every tenth of their budget; shorter ones
+# restart cheaply. ``checkpoint_every`` (top level or per experiment) overrides; 0 turns it off.
+CHECKPOINT_BUDGET = 200_000
 DEMONSTRATION_KEYS = ("expert", "expert_timesteps", "expert_hyperparameters", "n_episodes", "seed")
 EXPERT_TRAINERS = ("sb3-ppo", "ppo", "trpo")
 EVALUATION_KEYS = ("eval_every", "n_eval_episodes", "n_final_episodes")
@@ -80,6 +83,10 @@ class RunSpec:
     target_return: float | None = None
     demonstrations: dict[str, Any] | None = None
     """GAIL only: how the expert episodes both libraries imitate are made (see runner.ensure_demonstrations)."""
+    variant: str | None = None
+    """Label of one of our configurations run beside the reference (the experiment's ``variants``)."""
+    checkpoint_every: int | None = None
+    """Env steps between in-run checkpoints (a killed run resumes from the last); not part of the key."""
 
     @property
     def hyperparameter_hash(self) -> str:
@@ -91,16 +98,24 @@ class RunSpec:
     @property
     def key(self) -> dict[str, Any]:
         """Identifies a finished run: a re-run sweep skips runs whose key is already in the results."""
-        return {"algo": self.algo, "env": self.env, "library": self.library, "seed": self.seed,
-                "budget": self.budget, "hyperparameter_hash": self.hyperparameter_hash}
+        key = {"algo": self.algo, "env": self.env, "library": self.library, "seed": self.seed,
+               "budget": self.budget, "hyperparameter_hash": self.hyperparameter_hash}
+        if self.variant is not None:  # absent otherwise, so records made before variants existed still match
+            key["variant"] = self.variant
+        return key
 
     @property
     def key_text(self) -> str:
         return canonical_json(self.key)
 
     @property
+    def library_label(self) -> str:
+        """The library, and our variant's label where there is one (``ours[vanilla]``)."""
+        return self.library if self.variant is None else f"{self.library}[{self.variant}]"
+
+    @property
     def label(self) -> str:
-        return f"{self.env}__{self.algo}__{self.library}__seed{self.seed}"
+        return f"{self.env}__{self.algo}__{self.library_label}__seed{self.seed}"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,6 +217,12 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
                 translate.check_hyperparameters(algo, library, hyperparameters)
             except ValueError as exc:
                 raise ConfigError(f"{at}.hyperparameters: {exc}") from None
+        checkpoint_every = experiment.get("checkpoint_every", data.get("checkpoint_every"))
+        _expect(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 0),
+                f"{at}.checkpoint_every must be a non-negative int of env steps (0: never), got {checkpoint_every!r}")
+        if checkpoint_every is None:
+            checkpoint_every = budget // 10 if _is_int(budget) and budget >= CHECKPOINT_BUDGET else 0
+        variants = _parse_variants(experiment.get("variants"), algo, hyperparameters, libraries, f"{at}.variants")
         env_kwargs = experiment.get("env_kwargs", {})
         _expect(isinstance(env_kwargs, dict), f"{at}.env_kwargs must be an object, got {env_kwargs!r}")
         target = experiment.get("target_return")
@@ -213,9 +234,12 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
         _expect(evaluation.eval_every <= budget,
                 f"{at}.evaluation.eval_every ({evaluation.eval_every}) must not exceed the budget ({budget})")
         for library in libraries:
-            for seed in seeds:
-                runs.append(RunSpec(algo, env, library, seed, int(budget), hyperparameters, evaluation, env_kwargs,
-                                    None if target is None else float(target), demonstrations))
+            configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
+            for variant, overrides in configurations:
+                for seed in seeds:
+                    runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
+                                        evaluation, env_kwargs, None if target is None else float(target),
+                                        demonstrations, variant, checkpoint_every or None))
         if random_baseline and algo != "random":
             for seed in seeds:
                 # Budget 0: the random agent is only evaluated; it has nothing to learn.
@@ -275,6 +299,30 @@ def _parse_evaluation(value: Any, defaults: dict[str, int], where: str) -> Evalu
     return Evaluation(**merged)
 
 
+def _parse_variants(value: Any, algo: str, hyperparameters: dict[str, Any], libraries: list[str],
+                    where: str) -> dict[str, dict[str, Any]]:
+    """``{"label": {our hyperparameters}}``: several of our configurations beside the one reference run.
+
+    Each variant's settings override the experiment's hyperparameters for our runs only; the
+    reference library runs the experiment's hyperparameters once.
+    """
+    if value is None:
+        return {}
+    _expect(isinstance(value, dict) and value, f"{where} must be a non-empty object of label -> settings, got {value!r}")
+    _expect("ours" in libraries, f"{where}: variants are our configurations, but 'ours' is not in the libraries")
+    from benchmarks import translate
+
+    for label, overrides in value.items():
+        _expect(label.replace("-", "").replace("_", "").isalnum(),
+                f"{where}: variant label {label!r} must be a word of letters, digits, '-' or '_'")
+        _expect(isinstance(overrides, dict), f"{where}.{label} must be an object of settings, got {overrides!r}")
+        try:
+            translate.check_hyperparameters(algo, "ours", {**hyperparameters, **overrides})
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{label}: {exc}") from None
+    return dict(value)
+
+
 def _parse_demonstrations(value: Any, algo: str, where: str) -> dict[str, Any] | None:
     if algo != "gail":
         _expect(value is None, f"{where}: only GAIL experiments take demonstrations, this one is {algo!r}")
@@ -299,13 +347,8 @@ def _check_env(env_id: str, algo: str, where: str) -> None:
 
     from agents_zoo.core.envs import UnknownEnvError, check_env_id
 
-    if env_id.startswith("seals/"):
-        try:
-            import seals  # noqa: F401 - registers the seals/ ids
-        except ImportError:
-            raise ConfigError(f"{where}: {env_id!r} needs the seals package (pip install 'agents-zoo[bench]')") from None
     try:
-        check_env_id(env_id)
+        check_env_id(env_id)  # also imports the package behind seals/... and module:EnvId ids
     except UnknownEnvError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if algo in DISCRETE_ONLY:

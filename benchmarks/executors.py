@@ -12,7 +12,6 @@ import concurrent.futures
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,26 +21,42 @@ STDERR_TAIL_CHARS = 4000
 
 # on_done(spec_text, outcome): outcome is {"ok": True, "record": {...}} or {"ok": False, "error": "..."}.
 OnDone = Callable[[str, dict], None]
+# spec_text -> the run's checkpoint folder (or None).
+CheckpointFolder = Callable[[str], "str | None"]
 
 
-def execute_run(spec_text: str) -> str:
-    """Run one spec in a child process; return {"ok": ..., "record" | "error": ...} as JSON text."""
+def _no_checkpoints(spec_text: str) -> None:
+    return None
+
+
+def execute_run(spec_text: str, checkpoint_folder: str | None = None) -> str:
+    """Run one spec in a child process; return {"ok": ..., "record" | "error": ...} as JSON text.
+
+    The child is this environment's Python, or the reference library's own virtualenv where it
+    cannot share ours (imitation: ``benchmarks.reference_envs``). ``checkpoint_folder`` holds the
+    run's in-run checkpoints: a run killed earlier continues from its last one.
+    """
+    from benchmarks import reference_envs
+
+    python, extra_env = reference_envs.interpreter_for(json.loads(spec_text)["library"])
     with tempfile.TemporaryDirectory(prefix="agents-zoo-bench-") as folder:
         spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
         spec_path.write_text(spec_text, encoding="utf-8")
-        completed = subprocess.run([sys.executable, "-m", "benchmarks.runner", str(spec_path), str(result_path)],
+        arguments = [str(spec_path), str(result_path)] + ([checkpoint_folder] if checkpoint_folder else [])
+        completed = subprocess.run([python, "-m", "benchmarks.runner", *arguments],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   env={**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"})
         if completed.returncode == 0 and result_path.is_file():
             return json.dumps({"ok": True, "record": json.loads(result_path.read_text(encoding="utf-8"))})
         return json.dumps({"ok": False, "returncode": completed.returncode,
                            "error": completed.stderr[-STDERR_TAIL_CHARS:]})
 
 
-def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int) -> None:
+def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int,
+              checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
     """A pool of ``workers`` threads, each waiting on one child process at a time."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_run, text): text for text in spec_texts}
+        futures = {pool.submit(execute_run, text, checkpoint_folder(text)): text for text in spec_texts}
         try:
             for future in concurrent.futures.as_completed(futures):
                 on_done(futures[future], json.loads(future.result()))
@@ -51,7 +66,8 @@ def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int) -> None:
             raise
 
 
-def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: str | None) -> None:
+def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: str | None,
+            checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
     """Ray tasks of one CPU each; ``address=None`` starts a local instance with ``workers`` CPUs.
 
     On a cluster every node needs this package installed (``pip install agents-zoo[bench,ray]``):
@@ -69,7 +85,8 @@ def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: s
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         remote_run = ray.remote(num_cpus=1, max_retries=0)(execute_run)
-        pending = {remote_run.remote(text): text for text in spec_texts}
+        # The checkpoint folder is a path on the node that runs the task (one machine: the same folder).
+        pending = {remote_run.remote(text, checkpoint_folder(text)): text for text in spec_texts}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -85,7 +102,7 @@ def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: s
 
 
 def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", workers: int = 1,
-            address: str | None = None) -> None:
+            address: str | None = None, checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -93,6 +110,6 @@ def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", 
     if address is not None and executor != "ray":
         raise ValueError(f"--address {address!r} is only used with --executor ray")
     if executor == "local":
-        run_local(spec_texts, on_done, workers)
+        run_local(spec_texts, on_done, workers, checkpoint_folder)
     else:
-        run_ray(spec_texts, on_done, workers, address)
+        run_ray(spec_texts, on_done, workers, address, checkpoint_folder)

@@ -8,7 +8,10 @@ hyperparameter hash). Failed runs go to ``failures.jsonl`` and are retried on th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,15 +19,16 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from agents_zoo.core.serialization import atomic_append_line
 
-from benchmarks import executors
+from benchmarks import executors, reference_envs
 from benchmarks.config import RunSpec, SweepConfig, canonical_json
 
 RESULTS_FILE = "runs.jsonl"
 FAILURES_FILE = "failures.jsonl"
+CHECKPOINTS_FOLDER = "checkpoints"
 
 
 @dataclass
@@ -59,10 +63,50 @@ def finished_keys(records: list[dict[str, Any]]) -> set[str]:
     return {canonical_json(record["key"]) for record in records}
 
 
+class SweepLockedError(RuntimeError):
+    """Another sweep is writing to the same results folder."""
+
+
+@contextlib.contextmanager
+def exclusive_results_folder(output: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``output`` for the whole sweep.
+
+    ``runs.jsonl`` is appended by rewriting it atomically, which is safe against kills but not
+    against a second writer: two sweeps on one folder would each rewrite the file from their
+    own read and drop the other's records. So a second sweep on a locked folder is refused.
+    The lock dies with its process (flock), so a killed sweep never leaves the folder locked.
+    """
+    import fcntl
+
+    lock_path = output / ".sweep.lock"
+    handle = open(lock_path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SweepLockedError(f"another sweep ({holder}) is writing to {output}; wait for it to finish or "
+                                   "pass another --output") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 def run_sweep(config: SweepConfig, output: str | Path, *, executor: str = "local", workers: int = 1,
               address: str | None = None, log: Callable[[str], None] = print) -> SweepOutcome:
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
+    with exclusive_results_folder(output):
+        return _run_sweep(config, output, executor, workers, address, log)
+
+
+def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, address: str | None,
+               log: Callable[[str], None]) -> SweepOutcome:
     results_path, failures_path = output / RESULTS_FILE, output / FAILURES_FILE
     done = finished_keys(load_records(results_path))
     outcome = SweepOutcome()
@@ -76,6 +120,23 @@ def run_sweep(config: SweepConfig, output: str | Path, *, executor: str = "local
         f"{results_path}, {len(pending)} to run ({executor}, {workers} worker(s), one thread per run)")
     started = time.perf_counter()
 
+    def checkpoint_folder(spec_text: str) -> str | None:
+        spec = pending[spec_text]
+        if not spec.checkpoint_every:
+            return None
+        return str(output / CHECKPOINTS_FOLDER / f"{spec.label.replace('/', '_')}__{spec.hyperparameter_hash}")
+
+    live_folders = set()
+    for spec_text, spec in pending.items():
+        folder = checkpoint_folder(spec_text)
+        if folder is not None and Path(folder).is_dir():
+            live_folders.add(Path(folder).name)
+            log(f"  {spec.label} was interrupted: it continues from its last checkpoint in {folder}")
+    if (output / CHECKPOINTS_FOLDER).is_dir():  # left by a kill between a record's append and its cleanup
+        for stale in (output / CHECKPOINTS_FOLDER).iterdir():
+            if stale.name not in live_folders:
+                shutil.rmtree(stale, ignore_errors=True)
+
     def on_done(spec_text: str, result: dict[str, Any]) -> None:
         spec = pending[spec_text]
         if result.get("ok"):
@@ -83,9 +144,14 @@ def run_sweep(config: SweepConfig, output: str | Path, *, executor: str = "local
             if record.get("key") != spec.key:
                 raise RuntimeError(f"run {spec.label} returned a record for another key: {record.get('key')}")
             atomic_append_line(results_path, json.dumps(record, sort_keys=True))
+            folder = checkpoint_folder(spec_text)
+            if folder is not None:  # the record holds everything now; checkpoints are never committed
+                shutil.rmtree(folder, ignore_errors=True)
             outcome.finished.append(spec)
             final, timing = record["final"], record["timing"]
             speed = f", {timing['steps_per_second']:.0f} steps/s" if timing.get("steps_per_second") else ""
+            if record.get("resumed_from_step"):
+                speed += f", resumed from step {record['resumed_from_step']:,}"
             log(f"  done {spec.label}: return {final['mean']:.1f} +- {final['std']:.1f}{speed} "
                 f"[{len(outcome.finished) + len(outcome.failed)}/{len(pending)}, {time.perf_counter() - started:.0f} s]")
         else:
@@ -97,8 +163,11 @@ def run_sweep(config: SweepConfig, output: str | Path, *, executor: str = "local
             log(f"  FAILED {spec.label}: {last_line} (full error in {failures_path})")
 
     prepare_demonstrations(list(pending.values()), log)
+    for library in sorted({spec.library for spec in pending.values()} & set(reference_envs.SEPARATE_ENVIRONMENTS)):
+        reference_envs.ensure_environment(library, log)  # built here, on screen, before runs start
     if pending:
-        executors.run_all(list(pending), on_done, executor=executor, workers=workers, address=address)
+        executors.run_all(list(pending), on_done, executor=executor, workers=workers, address=address,
+                          checkpoint_folder=checkpoint_folder)
     return outcome
 
 

@@ -13,7 +13,27 @@ from benchmarks import stats
 from benchmarks.config import REFERENCE_LIBRARY, SweepConfig, canonical_json
 
 REPORT_FILE = "report.md"
-LIBRARY_LABELS = {"ours": "ours (agents-zoo, TF)", "sb3": "SB3 2.2.1 (torch)", "imitation": "imitation 1.0.1 (torch)"}
+# The distribution whose version names each library in the tables (read from the records).
+LIBRARY_DISTRIBUTION = {"ours": ("agents-zoo", "ours (agents-zoo {version}, TF)"),
+                        "sb3": ("stable-baselines3", "SB3 {version} (torch)"),
+                        "imitation": ("imitation", "imitation {version} (torch)")}
+
+
+def library_of(label: str) -> str:
+    """``ours[vanilla]`` -> ``ours``."""
+    return label.split("[", 1)[0]
+
+
+def run_label(key: dict[str, Any]) -> str:
+    return key["library"] if key.get("variant") is None else f"{key['library']}[{key['variant']}]"
+
+
+def display_label(label: str, runs: list[dict[str, Any]]) -> str:
+    library = library_of(label)
+    distribution, template = LIBRARY_DISTRIBUTION.get(library, (library, "{version}"))
+    version = runs[0].get("versions", {}).get(distribution, "?")
+    text = template.format(version=version)
+    return text if label == library else f"{text} `{label[len(library):]}`"
 
 
 def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
@@ -21,7 +41,7 @@ def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, lis
         lambda: collections.defaultdict(list))
     for record in records:
         key = record["key"]
-        groups[(key["algo"], key["env"])][key["library"]].append(record)
+        groups[(key["algo"], key["env"])][run_label(key)].append(record)
     for libraries in groups.values():
         for runs in libraries.values():
             runs.sort(key=lambda r: r["key"]["seed"])
@@ -32,8 +52,9 @@ def _finals(runs: list[dict[str, Any]]) -> np.ndarray:
     return np.array([r["final"]["mean"] for r in runs])
 
 
-def _speeds(runs: list[dict[str, Any]]) -> np.ndarray:
-    return np.array([r["timing"]["steps_per_second"] for r in runs if r["timing"].get("steps_per_second")])
+def _speeds(runs: list[dict[str, Any]], field: str = "steps_per_second") -> np.ndarray:
+    """Steps/s by wall clock (``steps_per_second``) or by process CPU time (``cpu_steps_per_second``)."""
+    return np.array([r["timing"][field] for r in runs if r["timing"].get(field)])
 
 
 def _target_return(runs_by_library: dict[str, list[dict[str, Any]]], algo: str) -> tuple[float | None, str]:
@@ -61,9 +82,9 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
              "undiscounted return of the final deterministic evaluation of each run; intervals are 95% "
              f"stratified-bootstrap intervals over runs (rliable, {reps} resamples). Steps/s counts training "
              "time only (evaluation excluded).", ""]
-    versions = _versions(records)
-    if versions:
-        lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
+    for library, versions in sorted(_versions(records).items()):
+        lines.append(f"- {library} ran with " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    lines.append("")
     for (algo, env), libraries in sorted(groups.items()):
         if algo == "random":
             continue
@@ -82,11 +103,12 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
     return text
 
 
-def _versions(records: list[dict[str, Any]]) -> dict[str, str]:
-    versions: dict[str, str] = {}
+def _versions(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Versions per library: a reference may run in an environment of its own (benchmarks.reference_envs)."""
+    versions: dict[str, dict[str, str]] = collections.defaultdict(dict)
     for record in records:
-        versions.update(record.get("versions", {}))
-    return versions
+        versions[record["key"]["library"]].update(record.get("versions", {}))
+    return dict(versions)
 
 
 def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]], random_finals: np.ndarray | None,
@@ -98,13 +120,13 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
     normalizable = random_finals is not None and target is not None and target != float(np.mean(random_finals))
     header = "| library | runs | return mean +- std | IQM [95% CI] |"
     header += " normalized IQM [95% CI] |" if normalizable else ""
-    header += " steps/s mean +- std | train time (s) | peak memory (MiB) |"
+    header += " steps/s mean +- std | CPU steps/s | train time (s) | peak memory (MiB) |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
-    for library in sorted(libraries, key=lambda name: (name != "ours", name)):
+    for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
         runs = libraries[library]
         finals = _finals(runs)
-        speeds = _speeds(runs)
-        row = f"| {LIBRARY_LABELS.get(library, library)} | {len(runs)} | {finals.mean():.1f} +- {finals.std():.1f} |"
+        speeds, cpu_speeds = _speeds(runs), _speeds(runs, "cpu_steps_per_second")
+        row = f"| {display_label(library, runs)} | {len(runs)} | {finals.mean():.1f} +- {finals.std():.1f} |"
         row += f" {stats.iqm_interval(finals, reps).format()} |"
         if normalizable:
             normalized = stats.normalize(finals, float(np.mean(random_finals)), target)
@@ -112,18 +134,22 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
         train = np.array([r["timing"]["train_time_s"] for r in runs])
         memory = np.array([r["timing"]["peak_memory_mib"] for r in runs])
         speed_text = f"{speeds.mean():,.0f} +- {speeds.std():,.0f}" if speeds.size else "n/a"
-        row += f" {speed_text} | {train.mean():.1f} | {memory.mean():.0f} |"
+        cpu_text = f"{cpu_speeds.mean():,.0f}" if cpu_speeds.size else "n/a"
+        row += f" {speed_text} | {cpu_text} | {train.mean():.1f} | {memory.mean():.0f} |"
         lines.append(row)
     lines.append("")
     reference = REFERENCE_LIBRARY.get(algo)
-    if "ours" in libraries and reference in libraries:
-        ours, theirs = libraries["ours"], libraries[reference]
+    for label in sorted(name for name in libraries if library_of(name) == "ours"):
+        if reference not in libraries:
+            break
+        ours, theirs = libraries[label], libraries[reference]
         improvement = stats.probability_of_improvement(_finals(ours), _finals(theirs), reps)
-        lines.append(f"- P(ours > {reference}) = {improvement.format(2)}")
-        ours_speed, reference_speed = _speeds(ours), _speeds(theirs)
-        if ours_speed.size and reference_speed.size:
-            ratio = stats.ratio_of_means(ours_speed, reference_speed, reps)
-            lines.append(f"- speed ratio ours / {reference} (steps/s) = {ratio.format(2)}")
+        lines.append(f"- P({label} > {reference}) = {improvement.format(2)}")
+        for field, what in (("steps_per_second", "wall-clock steps/s"), ("cpu_steps_per_second", "CPU-time steps/s")):
+            ours_speed, reference_speed = _speeds(ours, field), _speeds(theirs, field)
+            if ours_speed.size and reference_speed.size:
+                ratio = stats.ratio_of_means(ours_speed, reference_speed, reps)
+                lines.append(f"- speed ratio {label} / {reference} ({what}) = {ratio.format(2)}")
     if normalizable:
         lines.append(f"- normalized score: 0 = random agent ({float(np.mean(random_finals)):.1f}), "
                      f"1 = {target:.1f} ({target_source})")
@@ -142,7 +168,7 @@ def plot_curves(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]],
     from matplotlib import pyplot
 
     figure, (by_steps, by_time) = pyplot.subplots(1, 2, figsize=(11, 4))
-    for library in sorted(libraries, key=lambda name: (name != "ours", name)):
+    for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
         runs = libraries[library]
         length = min(len(r["curve"]["mean"]) for r in runs)
         if length == 0:
@@ -152,7 +178,7 @@ def plot_curves(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]],
         # Runs reach an evaluation point at different times: the x position is their mean time.
         times = np.mean([r["timing"]["curve_train_time_s"][:length] for r in runs], axis=0)
         centre, band = stats.iqm_curve(curves, reps)
-        label = LIBRARY_LABELS.get(library, library)
+        label = display_label(library, runs)
         for axis, x in ((by_steps, steps), (by_time, times)):
             axis.plot(x, centre, label=label)
             axis.fill_between(x, band[0], band[1], alpha=0.25)

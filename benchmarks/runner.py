@@ -74,8 +74,10 @@ def evaluate_policy(act: Callable[[Any], Any], env_id: str, env_kwargs: dict[str
     import gymnasium as gym
     import numpy as np
 
+    from agents_zoo.core.envs import sync_vector_env
+
     n_envs = min(n_episodes, 8)
-    env = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **env_kwargs) for _ in range(n_envs)])
+    env = sync_vector_env([lambda: gym.make(env_id, **env_kwargs) for _ in range(n_envs)])
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
     counts = np.zeros(n_envs, dtype=np.int64)
     running, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64)
@@ -113,20 +115,45 @@ class CurveRecorder:
         self.stds: list[float] = []
         self.train_times: list[float] = []
         self.eval_time = 0.0
+        self.eval_cpu_time = 0.0
         self.train_start = 0.0
+        self.train_cpu_start = 0.0
 
     def start(self) -> None:
         self.train_start = time.perf_counter()
+        self.train_cpu_start = time.process_time()
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue this curve and its clocks (JSON)."""
+        return {"steps": self.steps, "actual_steps": self.actual_steps, "means": self.means, "stds": self.stds,
+                "train_times": self.train_times, "next_step": self.next_step, "train_time": self.train_time(),
+                "train_cpu_time": self.train_cpu_time(), "eval_time": self.eval_time,
+                "eval_cpu_time": self.eval_cpu_time}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from ``state``: the clocks restart with the training time spent before the kill."""
+        for name in ("steps", "actual_steps", "means", "stds", "train_times"):
+            setattr(self, name, list(state[name]))
+        self.next_step = int(state["next_step"])
+        self.eval_time, self.eval_cpu_time = float(state["eval_time"]), float(state["eval_cpu_time"])
+        self.start()
+        # train_time() = now - start - eval_time, so shifting start carries the earlier training time.
+        self.train_start -= float(state["train_time"]) + self.eval_time
+        self.train_cpu_start -= float(state["train_cpu_time"]) + self.eval_cpu_time
 
     def train_time(self) -> float:
         return time.perf_counter() - self.train_start - self.eval_time
+
+    def train_cpu_time(self) -> float:
+        """CPU seconds of this process spent training: the figure that a loaded machine does not inflate."""
+        return time.process_time() - self.train_cpu_start - self.eval_cpu_time
 
     def maybe_evaluate(self, num_timesteps: int) -> None:
         if num_timesteps < self.next_step:
             return
         import numpy as np
 
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         self.train_times.append(self.train_time())
         returns, _ = evaluate_policy(self.act, self.spec.env, self.spec.env_kwargs,
                                      self.spec.evaluation.n_eval_episodes, self.spec.seed)
@@ -136,10 +163,55 @@ class CurveRecorder:
         self.stds.append(float(np.std(returns)))
         self.next_step += self.every
         self.eval_time += time.perf_counter() - began
+        self.eval_cpu_time += time.process_time() - began_cpu
+
+
+# ----------------------------------------------------------------------------- in-run checkpoints
+class RunCheckpoints:
+    """A run's checkpoints: ``step-<N>/`` folders in the run's checkpoint folder, each complete.
+
+    A checkpoint is written into a hidden temporary folder and renamed into place (atomic on
+    POSIX), then older ones are removed, so a kill at any moment leaves the last complete one.
+    Each holds the library's own save of the model (ours: our archive with the replay buffer and
+    env state; SB3: its zip, replay buffer and VecNormalize statistics) and ``curve.json``, the
+    learning curve and clocks up to that step.
+    """
+
+    def __init__(self, folder: str | Path | None, every: int | None):
+        self.folder = Path(folder) if folder else None
+        self.every = every if self.folder is not None else None
+
+    def latest(self) -> tuple[int, Path] | None:
+        if self.folder is None or not self.folder.is_dir():
+            return None
+        steps = [(int(p.name[5:]), p) for p in self.folder.iterdir()
+                 if p.is_dir() and p.name.startswith("step-") and p.name[5:].isdigit()]
+        return max(steps) if steps else None
+
+    def write(self, step: int, save_model: Callable[[Path], None], curve_state: dict[str, Any]) -> None:
+        import shutil
+
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".step-{step}.tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        save_model(temporary)
+        (temporary / "curve.json").write_text(json.dumps(curve_state), encoding="utf-8")
+        final = self.folder / f"step-{step}"
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(temporary, final)
+        for path in self.folder.iterdir():
+            if path != final and (path.name.startswith("step-") or path.name.startswith(".step-")):
+                shutil.rmtree(path, ignore_errors=True)
+
+    @staticmethod
+    def curve_state(folder: Path) -> dict[str, Any]:
+        return json.loads((folder / "curve.json").read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- the libraries
-def train_ours(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_ours(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
     import tensorflow as tf
 
     # Before any TF op, or TF refuses to change its thread pools.
@@ -153,8 +225,14 @@ def train_ours(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]
     arguments = translate.to_ours(spec.algo, spec.hyperparameters)
     if spec.algo == "gail":
         arguments["demonstrations"] = _demonstrations(spec)
-    agent = agents_zoo.make(spec.algo, spec.env if not spec.env_kwargs else _env_factory(spec),
-                            seed=spec.seed, **arguments)
+    env = spec.env if not spec.env_kwargs else _env_factory(spec)
+    resumed = checkpoints.latest() if spec.budget else None
+    if resumed is None:
+        agent = agents_zoo.make(spec.algo, env, seed=spec.seed, **arguments)
+    else:
+        agent = agents_zoo.get_agent_class(spec.algo).load(resumed[1] / "agent.zip", env=env)
+        if spec.algo == "gail":
+            agent.set_demonstrations(arguments["demonstrations"])
 
     def act(obs: Any) -> Any:
         return agent.predict(obs, deterministic=True)[0]
@@ -168,13 +246,27 @@ def train_ours(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]
             recorder.maybe_evaluate(self.num_timesteps)
             return True
 
-    recorder.start()
-    recorder.maybe_evaluate(0)
-    agent.learn(spec.budget, callback=Curve())
+    class Checkpoint(callbacks.EveryNSteps):  # on-policy agents: between rollouts, the update done
+        def _on_event(self) -> None:
+            checkpoints.write(agent.num_timesteps,
+                              lambda folder: agent.save(folder / "agent.zip", include_replay_buffer=True),
+                              recorder.state())
+
+    parts: list[Any] = [Curve()]
+    if checkpoints.every:
+        parts.append(Checkpoint(checkpoints.every, "checkpoint_every", between_rollouts=True))
+    if resumed is None:
+        recorder.start()
+        recorder.maybe_evaluate(0)
+        agent.learn(spec.budget, callback=parts)
+    else:
+        recorder.resume(RunCheckpoints.curve_state(resumed[1]))
+        if spec.budget > agent.num_timesteps:
+            agent.learn(spec.budget - agent.num_timesteps, callback=parts, reset_num_timesteps=False)
     return recorder, act, int(agent.num_timesteps), {k: _describe(v) for k, v in arguments.items()}
 
 
-def train_sb3(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_sb3(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
     import torch
 
     torch.set_num_threads(1)
@@ -187,12 +279,22 @@ def train_sb3(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
 
     kwargs, settings = translate.to_sb3(spec.algo, spec.hyperparameters)
     env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs)
+    resumed = checkpoints.latest()
     normalizer = None
     if settings["normalize"]:
-        env = normalizer = VecNormalize(env)
+        if resumed is not None:
+            env = normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), env)
+        else:
+            env = normalizer = VecNormalize(env)
     algorithm_class = {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[spec.algo]
     policy = "CnnPolicy" if len(env.observation_space.shape) == 3 else "MlpPolicy"
-    model = algorithm_class(policy, env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    if resumed is None:
+        model = algorithm_class(policy, env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    else:
+        # SB3's own save and load (cloudpickle): files this run wrote into its own folder.
+        model = algorithm_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
+        if (resumed[1] / "replay.pkl").is_file():
+            model.load_replay_buffer(str(resumed[1] / "replay.pkl"))
 
     def act(obs: Any) -> Any:
         if normalizer is not None:
@@ -201,19 +303,49 @@ def train_sb3(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
 
     recorder = CurveRecorder(spec, act)
 
+    def save_model(folder: Path) -> None:
+        model.save(str(folder / "model.zip"))
+        if getattr(model, "replay_buffer", None) is not None:
+            model.save_replay_buffer(str(folder / "replay.pkl"))
+        if normalizer is not None:
+            normalizer.save(str(folder / "vecnormalize.pkl"))
+
     class Curve(BaseCallback):
+        """Evaluates on schedule; checkpoints at the start of the next rollout (the update done)."""
+
+        next_checkpoint = 0
+        pending = False
+
+        def _on_training_start(self) -> None:
+            if checkpoints.every:
+                self.next_checkpoint = (self.num_timesteps // checkpoints.every + 1) * checkpoints.every
+
         def _on_step(self) -> bool:
             recorder.maybe_evaluate(self.num_timesteps)
+            if checkpoints.every and self.num_timesteps >= self.next_checkpoint:
+                self.pending = True
+                self.next_checkpoint = (self.num_timesteps // checkpoints.every + 1) * checkpoints.every
             return True
 
-    recorder.start()
-    recorder.maybe_evaluate(0)
-    model.learn(spec.budget, callback=Curve())
+        def _on_rollout_start(self) -> None:
+            if self.pending:
+                self.pending = False
+                checkpoints.write(self.num_timesteps, save_model, recorder.state())
+
+    if resumed is None:
+        recorder.start()
+        recorder.maybe_evaluate(0)
+        model.learn(spec.budget, callback=Curve())
+    else:
+        recorder.resume(RunCheckpoints.curve_state(resumed[1]))
+        if spec.budget > model.num_timesteps:
+            model.learn(spec.budget - model.num_timesteps, callback=Curve(), reset_num_timesteps=False)
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, "policy": policy}
     return recorder, act, int(model.num_timesteps), described
 
 
-def train_imitation(spec: Any) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_imitation(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+    """imitation's GAIL trainer has no save of its whole state: its runs restart from step 0."""
     import numpy as np
     import torch
 
@@ -322,13 +454,16 @@ def library_versions(library: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- one run
-def run_spec(spec: Any, threads: dict[str, Any]) -> dict[str, Any]:
+def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    from agents_zoo.demonstrations import import_env_namespace
+    checkpoints = RunCheckpoints(checkpoint_folder, spec.checkpoint_every)
+    resumed = checkpoints.latest() if spec.library != "imitation" else None
+    from agents_zoo.core.envs import check_env_id
 
-    import_env_namespace(spec.env)  # seals/ ids register on import
-    recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec)
+    check_env_id(spec.env)  # seals/... ids register when their package is imported
+    recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec, checkpoints)
     train_time = recorder.train_time() if spec.budget else 0.0
+    train_cpu_time = recorder.train_cpu_time() if spec.budget else 0.0
     final_began = time.perf_counter()
     returns, lengths = evaluate_policy(act, spec.env, spec.env_kwargs, spec.evaluation.n_final_episodes, spec.seed)
     final_eval_time = time.perf_counter() - final_began
@@ -343,6 +478,7 @@ def run_spec(spec: Any, threads: dict[str, Any]) -> dict[str, Any]:
         "spec": spec.to_json(),
         "library_arguments": arguments,
         "num_timesteps": num_timesteps,
+        "resumed_from_step": None if resumed is None else resumed[0],
         "curve": {"steps": recorder.steps, "actual_steps": recorder.actual_steps,
                   "mean": recorder.means, "std": recorder.stds},
         "final": {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns,
@@ -355,6 +491,9 @@ def run_spec(spec: Any, threads: dict[str, Any]) -> dict[str, Any]:
             "curve_eval_time_s": recorder.eval_time,
             "final_eval_time_s": final_eval_time,
             "steps_per_second": num_timesteps / train_time if train_time > 0 else None,
+            "train_cpu_time_s": train_cpu_time,
+            "cpu_steps_per_second": num_timesteps / train_cpu_time if train_cpu_time > 0 else None,
+            "process_cpu_time_s": time.process_time(),
             "curve_train_time_s": recorder.train_times,
             "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         },
@@ -365,8 +504,8 @@ def run_spec(spec: Any, threads: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m benchmarks.runner SPEC.json RESULT.json\n"
+    if len(argv) not in (2, 3):
+        print("usage: python -m benchmarks.runner SPEC.json RESULT.json [CHECKPOINT_FOLDER]\n"
               "       python -m benchmarks.runner --demonstrations SPEC.json", file=sys.stderr)
         return 2
     _die_with_parent()
@@ -388,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = RunSpec.from_json(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
     if spec.library != "ours":
         keep_tensorflow_out()
-    record = run_spec(spec, threads)
+    record = run_spec(spec, threads, argv[2] if len(argv) == 3 else None)
     atomic_write_text(argv[1], json.dumps(record, sort_keys=True))
     return 0
 

@@ -114,8 +114,9 @@ def to_ours(algo: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     if algo == "dqn":
-        # SB3's DQN is vanilla (REFERENCE.md): the same algorithm on our side, not our Double DQN default.
-        result.update(double_q=False, dueling=False)
+        # SB3's DQN is vanilla: the same algorithm on our side unless a variant asks for Double/dueling DQN.
+        result.setdefault("double_q", False)
+        result.setdefault("dueling", False)
     return result
 
 
@@ -181,6 +182,8 @@ def mapping_table_markdown() -> str:
                  "`imitation.algorithms.adversarial.gail.GAIL(...)` | learner: SB3 PPO with the ppo keys |")
     lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "
                  "| the same cached expert episodes feed both |")
-    lines.append("| dqn (implicit) | `double_q=False, dueling=False` | vanilla DQN | SB3 has neither |")
+    lines.append("| dqn (implicit) | `double_q=False, dueling=False` unless a variant sets them | vanilla DQN | SB3 has neither |")
+    lines.append("| experiment `variants` | each label's settings override ours | runs the experiment's settings once | "
+                 "report rows `ours[label]` |")
     lines.append("| `seed` (run) | `make(..., seed=s)` | `seed=s`, `env.seed(s)` | evaluation env seeded from s on both sides |")
     return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""The README's headline table, made from the committed harness results and nothing else.
+
+    agents-zoo bench --headline            # print the table
+    agents-zoo bench --headline --write    # rewrite it in README.md, between its markers
+
+Every ``benchmarks/results/<sweep>/runs.jsonl`` gives one row per (algorithm, env, budget) and
+per configuration of ours (a variant is its own row): our CPU-time steps/s and IQM return, the
+reference library's (with its version, read from the records), and the ratio of CPU-time
+steps/s (process CPU seconds, so a machine shared with other jobs does not skew it). Each row
+names the sweep folder it came from, so no figure in the README can drift from its run.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import stats
+from benchmarks.config import REFERENCE_LIBRARY
+from benchmarks.harness import RESULTS_FILE, load_records
+from benchmarks.report import LIBRARY_DISTRIBUTION, library_of, run_label
+
+RESULTS_ROOT = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+BEGIN, END = "<!-- headline-table -->", "<!-- /headline-table -->"
+HEADER = ["| what | ours | reference | CPU steps/s ratio | results |", "|---|---|---|---|---|"]
+
+
+def _summary(runs: list[dict[str, Any]], target: float | None) -> str:
+    finals = np.array([r["final"]["mean"] for r in runs])
+    cpu = [r["timing"]["cpu_steps_per_second"] for r in runs if r["timing"].get("cpu_steps_per_second")]
+    parts = [f"{np.mean(cpu):,.0f} CPU steps/s" if cpu else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
+    if target is not None and target > 0:  # "solved": within 5% of the target return
+        parts.append(f"{int(np.sum(finals >= 0.95 * target))}/{len(runs)} seeds >= {0.95 * target:g}")
+    return ", ".join(parts)
+
+
+def _version(runs: list[dict[str, Any]], library: str) -> str:
+    distribution = LIBRARY_DISTRIBUTION.get(library, (library, ""))[0]
+    return runs[0].get("versions", {}).get(distribution, "?")
+
+
+def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[str]:
+    rows = []
+    for results in sorted(results_root.glob(f"*/{RESULTS_FILE}")):
+        groups: dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
+            lambda: collections.defaultdict(list))
+        for record in load_records(results):
+            key = record["key"]
+            if key["algo"] != "random":
+                groups[(key["algo"], key["env"], key["budget"])][run_label(key)].append(record)
+        for (algo, env, budget), by_label in sorted(groups.items()):
+            reference = REFERENCE_LIBRARY.get(algo, "")
+            theirs = by_label.get(reference, [])
+            target = next((r["spec"].get("target_return") for runs in by_label.values() for r in runs), None)
+            seeds = len(next(iter(by_label.values())))
+            for label in sorted(label for label in by_label if library_of(label) == "ours"):
+                ours = by_label[label]
+                variant = label[len("ours"):]
+                what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seeds"
+                ratio = "n/a"
+                ours_cpu = [r["timing"]["cpu_steps_per_second"] for r in ours if r["timing"].get("cpu_steps_per_second")]
+                theirs_cpu = [r["timing"]["cpu_steps_per_second"] for r in theirs
+                              if r["timing"].get("cpu_steps_per_second")]
+                if ours_cpu and theirs_cpu:
+                    ratio = stats.ratio_of_means(np.array(ours_cpu), np.array(theirs_cpu), reps).format(2) + "x"
+                reference_text = (f"{reference} {_version(theirs, reference)}: {_summary(theirs, target)}"
+                                  if theirs else "not run")
+                rows.append(f"| {what} | {_summary(ours, target)} | {reference_text} | {ratio} | "
+                            f"`{results.parent.relative_to(results_root.parent.parent)}` |")
+    return rows
+
+
+def headline_table(results_root: Path = RESULTS_ROOT) -> str:
+    return "\n".join([*HEADER, *headline_rows(results_root)])
+
+
+def write_readme(readme: Path = README, results_root: Path = RESULTS_ROOT) -> None:
+    from agents_zoo.core.serialization import atomic_write_text
+
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to rewrite")
+    atomic_write_text(readme, pattern.sub(lambda _: f"{BEGIN}\n{headline_table(results_root)}\n{END}", text))
