@@ -4,7 +4,7 @@ Chains, all on the same game with frame skip 4, random actions, resets at episod
 observation materialized as a NumPy array each step (what an agent consumes):
 
 - emulator limit (env.step): ``<Game>NoFrameskip-v4`` stepped frame by frame through gym.make's
-  env, frames/s divided by 4 (the reference figure of REFERENCE.md, ~2,530 on Pong).
+  env, frames/s divided by 4 (~2,530 on Pong on this machine).
 - emulator limit (bare ALE): ``ale.act`` alone, frames/s divided by 4 (no screen copies at all).
 - ours: ``agents_zoo/<Game>-dqn-v0`` (the full DQN preset: noop, skip+max, life, fire, 84x84
   gray, clip, stack of 4).
@@ -123,7 +123,7 @@ def render_markdown(result: dict) -> str:
         "",
         f"{result['steps']} agent steps x {result['repeats']} interleaved repeats (median), frame skip "
         f"{FRAME_SKIP}, random actions, one process on {result['machine']}. Ratios are against the "
-        "emulator limit measured through env.step in the same run (the REFERENCE.md definition).",
+        "emulator limit measured through env.step in the same run.",
         "",
         "| chain | median steps/s | best steps/s | all repeats | median vs limit | best vs limit |",
         "|---|---:|---:|---|---:|---:|",

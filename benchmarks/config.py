@@ -364,3 +364,19 @@ def _has_discrete_actions(entry: Any) -> bool:
     # Building an env (an emulator, a physics engine) only to read its action space is slow;
     # the ids with continuous actions are recognizable by name.
     return not any(hint in entry.id for hint in _CONTINUOUS_HINTS)
+
+
+def shipped_experiment(config_name: str, algo: str, env: str, variant: str | None = None) -> tuple[int, dict[str, Any]]:
+    """(budget, our agent's keyword arguments) of one experiment of a shipped config.
+
+    Tests train with exactly the settings the benchmarks publish, read from the config, so
+    the two cannot drift apart.
+    """
+    from benchmarks import translate
+
+    sweep = load_config(config_name, check_envs=False)
+    for spec in sweep.runs:
+        if (spec.algo, spec.env, spec.library, spec.variant) == (algo, env, "ours", variant):
+            return spec.budget, translate.to_ours(algo, spec.hyperparameters)
+    raise KeyError(f"config {config_name!r} has no {algo!r} experiment on {env!r}"
+                   + (f" with variant {variant!r}" if variant else ""))

@@ -59,6 +59,10 @@ def _speeds(runs: list[dict[str, Any]], field: str = "steps_per_second") -> np.n
 
 def _target_return(runs_by_library: dict[str, list[dict[str, Any]]], algo: str) -> tuple[float | None, str]:
     for runs in runs_by_library.values():
+        expert = runs[0].get("expert_return")
+        if expert is not None:  # normalized scores are then fractions of the expert's return
+            return float(expert), "the expert's mean return in the demonstrations"
+    for runs in runs_by_library.values():
         target = runs[0]["spec"].get("target_return")
         if target is not None:
             return float(target), "target_return of the config"
@@ -121,6 +125,9 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
     header = "| library | runs | return mean +- std | IQM [95% CI] |"
     header += " normalized IQM [95% CI] |" if normalizable else ""
     header += " steps/s mean +- std | CPU steps/s | train time (s) | peak memory (MiB) |"
+    threshold = reached_threshold(target, random_finals)
+    if threshold is not None:
+        header += f" runs reaching {threshold:g}: median steps, train s |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
         runs = libraries[library]
@@ -136,6 +143,8 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
         speed_text = f"{speeds.mean():,.0f} +- {speeds.std():,.0f}" if speeds.size else "n/a"
         cpu_text = f"{cpu_speeds.mean():,.0f}" if cpu_speeds.size else "n/a"
         row += f" {speed_text} | {cpu_text} | {train.mean():.1f} | {memory.mean():.0f} |"
+        if threshold is not None:
+            row += f" {time_to_threshold(runs, threshold)} |"
         lines.append(row)
     lines.append("")
     reference = REFERENCE_LIBRARY.get(algo)
@@ -158,6 +167,34 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
         lines.append("- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hyperparameters.items())))
     lines.append("")
     return lines
+
+
+def reached_threshold(target: float | None, random_finals: np.ndarray | None) -> float | None:
+    """95% of the way from the random agent's return to the target (95% of the target when it is positive
+    and no random baseline ran); None without a target."""
+    if target is None:
+        return None
+    if random_finals is not None and random_finals.size:
+        random_mean = float(np.mean(random_finals))
+        return round(random_mean + 0.95 * (target - random_mean), 1)
+    return round(0.95 * target, 1) if target > 0 else None
+
+
+def time_to_threshold(runs: list[dict[str, Any]], threshold: float) -> str:
+    """How many runs' learning curves reached ``threshold``, and the median env steps and training
+    seconds (evaluation excluded) at the first evaluation that did."""
+    steps, seconds = [], []
+    for run in runs:
+        curve = run["curve"]
+        times = run["timing"].get("curve_train_time_s", [])
+        for index, mean in enumerate(curve["mean"]):
+            if mean >= threshold:
+                steps.append(curve["steps"][index])
+                seconds.append(times[index] if index < len(times) else float("nan"))
+                break
+    if not steps:
+        return f"0/{len(runs)}"
+    return f"{len(steps)}/{len(runs)}: {np.median(steps):,.0f}, {np.nanmedian(seconds):.1f}"
 
 
 def plot_curves(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]], output: Path, reps: int) -> str:

@@ -479,6 +479,9 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
         "library_arguments": arguments,
         "num_timesteps": num_timesteps,
         "resumed_from_step": None if resumed is None else resumed[0],
+        # Imitation runs: the expert's mean return, so reports give the fraction of expert return.
+        "expert_return": (float(_demonstrations(spec).episode_returns.mean())
+                          if spec.demonstrations is not None else None),
         "curve": {"steps": recorder.steps, "actual_steps": recorder.actual_steps,
                   "mean": recorder.means, "std": recorder.stds},
         "final": {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns,
