@@ -42,7 +42,8 @@ LIBRARIES_FOR_ALGORITHM = {"ppo": ("ours", "sb3"), "a2c": ("ours", "sb3"), "dqn"
 # Algorithms whose agents only act in discrete action spaces (checked against the env up front).
 DISCRETE_ONLY = {"dqn"}
 
-TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "checkpoint_every", "experiments")
+TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "checkpoint_every", "headline",
+                  "experiments")
 EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "variants", "seeds", "evaluation",
                    "target_return", "env_kwargs", "demonstrations", "checkpoint_every", "notes")
 # Runs at least this long checkpoint by default, every tenth of their budget; shorter ones
@@ -131,6 +132,8 @@ class SweepConfig:
     description: str
     runs: tuple[RunSpec, ...]
     source: str
+    headline: bool = True
+    """Whether the README's headline table shows this sweep (smoke tests set it false)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -250,7 +253,9 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     _expect(not duplicates, f"{where}: the same run is listed twice: {duplicates[0] if duplicates else ''}")
     all_runs = runs + [run for run in baseline_runs.values() if run.key_text not in set(keys)]
-    return SweepConfig(name=name, description=description, runs=tuple(all_runs), source=source)
+    headline = data.get("headline", True)
+    _expect(isinstance(headline, bool), f"{where}: 'headline' must be true or false, got {headline!r}")
+    return SweepConfig(name=name, description=description, runs=tuple(all_runs), source=source, headline=headline)
 
 
 # ----------------------------------------------------------------------------- checks

@@ -168,6 +168,8 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
     if pending:
         executors.run_all(list(pending), on_done, executor=executor, workers=workers, address=address,
                           checkpoint_folder=checkpoint_folder)
+    with contextlib.suppress(OSError):  # empty once every run has its record
+        (output / CHECKPOINTS_FOLDER).rmdir()
     return outcome
 
 

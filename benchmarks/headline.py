@@ -45,8 +45,15 @@ def _version(runs: list[dict[str, Any]], library: str) -> str:
 
 
 def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[str]:
+    from benchmarks.config import ConfigError, load_config
+
     rows = []
     for results in sorted(results_root.glob(f"*/{RESULTS_FILE}")):
+        try:  # the folder is named after its sweep config; smoke sweeps opt out
+            if not load_config(results.parent.name, check_envs=False).headline:
+                continue
+        except ConfigError:
+            pass
         groups: dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
             lambda: collections.defaultdict(list))
         for record in load_records(results):
@@ -61,7 +68,7 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
             for label in sorted(label for label in by_label if library_of(label) == "ours"):
                 ours = by_label[label]
                 variant = label[len("ours"):]
-                what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seeds"
+                what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seed{'s' if seeds > 1 else ''}"
                 ratio = "n/a"
                 ours_cpu = [r["timing"]["cpu_steps_per_second"] for r in ours if r["timing"].get("cpu_steps_per_second")]
                 theirs_cpu = [r["timing"]["cpu_steps_per_second"] for r in theirs
