@@ -137,7 +137,7 @@ def test_image_rollout_buffer_keeps_uint8():
 @settings(max_examples=25, deadline=None)
 @given(capacity=st.integers(1, 20), n_envs=st.integers(1, 4), adds=st.integers(0, 30), seed=st.integers(0, 1000))
 def test_replay_buffer_is_circular_and_samples_stored_transitions(capacity, n_envs, adds, seed):
-    buffer = ReplayBuffer(capacity, spaces.Box(-1e6, 1e6, (2,), np.float32), spaces.Discrete(3))
+    buffer = ReplayBuffer(capacity, spaces.Box(-1e6, 1e6, (2,), np.float32), spaces.Discrete(3), n_envs=n_envs)
     step = 0
     for _ in range(adds):
         obs = np.array([[step + i, 0] for i in range(n_envs)], dtype=np.float32)

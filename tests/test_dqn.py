@@ -51,13 +51,14 @@ def test_one_compiled_phase_equals_the_same_updates_one_call_each():
     actions = rng.integers(0, 2, size=(3, 16))
     rewards = rng.normal(size=(3, 16)).astype(np.float32)
     terminations = (rng.random((3, 16)) < 0.2).astype(np.float32)
-    agent._train_phase(tf.constant(0.0), obs, actions, rewards, next_obs, terminations)
+    discounts = np.full((3, 16), agent.config.gamma, np.float32)
+    agent._train_phase(tf.constant(0.0), obs, actions, rewards, next_obs, terminations, discounts)
     batched = [v.numpy() for v in agent.q_net.variables]
     for variable, value in zip(state, initial):
         variable.assign(value)
     for i in range(3):
         agent._train_phase(tf.constant(0.0), obs[i:i + 1], actions[i:i + 1], rewards[i:i + 1], next_obs[i:i + 1],
-                           terminations[i:i + 1])
+                           terminations[i:i + 1], discounts[i:i + 1])
     for a, b in zip(batched, agent.q_net.variables):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(batched[0], initial[0])  # the updates did change the weights

@@ -1,37 +1,27 @@
 """DQN learns CartPole-v1 with the RL-Zoo settings (slow).
 
-The 5-seed comparison with SB3 (IQM, seeds solved, speed) lives in benchmarks/bench_dqn.py;
-CI runs this bounded subset: one seed of our default (Double DQN).
+The 10-seed comparison with SB3 (benchmarks/configs/dqn-cartpole-10.json, results in
+benchmarks/results/) uses the same settings, read from the shipped config; CI runs this bounded subset: one seed of our default (Double DQN). It checks that seed 0 still
+learns, not that every seed does: with these settings the greedy policy swings between ~500 and
+~100 from one training phase to the next (a learning rate of 2.3e-3 over 128 gradient steps per
+hard target refresh), so the final return depends on where the last phase leaves it, for SB3's
+DQN too; n-step returns and prioritized replay do not change that (4-5 of seeds 0-9 reach 475).
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from agents_zoo.agents.dqn import DQN
+from benchmarks.config import shipped_experiment
 
 pytestmark = pytest.mark.slow
 
-# rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (see /work/shared/REFERENCE.md)
-RL_ZOO_CARTPOLE = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                       target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                       exploration_final_eps=0.04, policy_hidden_sizes=(256, 256))
-
 
 def test_cartpole_rl_zoo_settings_reach_475():
-    agent = DQN("CartPole-v1", seed=0, **RL_ZOO_CARTPOLE)  # our default: Double DQN
-    agent.learn(50_000)
+    # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1, as the shipped benchmark runs it
+    budget, settings = shipped_experiment("dqn-cartpole-10", "dqn", "CartPole-v1", variant="double")
+    agent = DQN("CartPole-v1", seed=0, **settings)  # double_q=True is also our default
+    agent.learn(budget)
     result = agent.evaluate(10, deterministic=True, seed=10_000)
     assert result.mean >= 475, f"mean evaluation return {result.mean:.1f} < 475"
-
-
-def test_benchmark_script_runs_end_to_end(tmp_path):
-    from benchmarks import bench_dqn
-
-    summary = bench_dqn.main(["--envs", "cartpole", "--algos", "ours-vanilla", "--seeds", "1",
-                              "--cartpole-steps", "600", "--eval-episodes", "1", "--out-dir", str(tmp_path)])
-    assert summary["cartpole"]["ours-vanilla"]["runs"] == 1
-    saved = json.loads((tmp_path / "dqn_cartpole.json").read_text())
-    assert saved["runs"][0]["steps"] >= 600 and (tmp_path / "dqn_cartpole.md").exists()

@@ -2,11 +2,17 @@
 
     agent = DQN("CartPole-v1", learning_rate=2.3e-3, ...).learn(50_000)
 
-Hyperparameter names and defaults are SB3's (2.2.1). SB3's DQN is vanilla: the TD target is
+Hyperparameter names and defaults are SB3's (2.9.2; n_steps is SB3 >= 2.7's). SB3's DQN is vanilla: the TD target is
 ``r + gamma * max_a Q_target(s', a)``, no dueling head. Here Double DQN (van Hasselt et al.
 2016: the online network picks ``a' = argmax Q_online(s')``, the target network evaluates it)
 is on by default (``double_q=True``; ``double_q=False`` is SB3's target) and the dueling head
-(Wang et al. 2016) is an option. Everything else follows SB3: Huber (smooth L1) loss, Adam,
+(Wang et al. 2016) is an option. Two more Rainbow parts (Hessel et al. 2018) are options, off
+by default: n-step returns (``n_steps``, SB3 >= 2.7's name and semantics: up to n rewards summed
+at sample time in the replay buffers, stopping at a termination, without bootstrap, or at a
+truncation, bootstrapping from the final observation with ``gamma^L``) and proportional
+prioritized replay (``prioritized_replay``, Schaul et al. 2016: a sum tree in the buffers,
+importance weights on the loss, priorities from |TD error| after every gradient step).
+Everything else follows SB3: Huber (smooth L1) loss, Adam,
 gradient-norm clipping at ``max_grad_norm``, a linear epsilon schedule over
 ``exploration_fraction`` of training, ``train_freq`` vector-env steps between training phases of
 ``gradient_steps`` updates once more than ``learning_starts`` steps were taken, and a target update
@@ -18,7 +24,9 @@ Speed on CPU, where one TF call costs ~200 us:
   up front and the updates loop inside the graph (``tf.range``). SB3 only updates the target
   network between env steps, so the target is constant during a phase; the target updates due
   during the rollout are compounded into one Polyak mix at the start of the next call
-  (k updates with ``tau`` = one with ``1 - (1 - tau)^k``), which is exact for ``tau=1``;
+  (k updates with ``tau`` = one with ``1 - (1 - tau)^k``), which is exact for ``tau=1``.
+  With prioritized replay each batch must be drawn after the previous step's new priorities,
+  so a phase is one compiled call per gradient step;
 * epsilon is drawn per env in NumPy first, so random actions cost no TF call; greedy actions
   of MLP policies run in NumPy on weights copied after each training phase; CNN policies act
   for all envs in one compiled call;
@@ -27,8 +35,8 @@ Speed on CPU, where one TF call costs ~200 us:
 
 On small shared machines run with ``OMP_NUM_THREADS=1`` (or ``OPENBLAS_NUM_THREADS=1``): NumPy's
 OpenBLAS threads otherwise spin around the tiny acting matmuls (CartPole steps measured 3x
-slower on 2 loaded cores). ``benchmarks/bench_dqn.py`` compares with SB3 (results in
-``benchmarks/results/dqn_*.md``).
+slower on 2 loaded cores). ``agents-zoo bench --config dqn-cartpole-10`` compares with SB3
+(results in ``benchmarks/results/dqn-cartpole-10``).
 """
 
 from __future__ import annotations
@@ -57,12 +65,13 @@ ADAM_EPSILON = 1e-8
 
 @dataclasses.dataclass
 class DQNConfig(AgentConfig):
-    """DQN settings; names and defaults are SB3 2.2.1's unless noted."""
+    """DQN settings; names and defaults are SB3 2.9.2's unless noted."""
 
     activation: str = field("relu", doc="activation of the MLP hidden layers (SB3's DQN uses ReLU)")
     learning_rate: float = field(1e-4, doc="Adam learning rate")
     buffer_size: int = field(1_000_000, doc="replay buffer capacity in transitions (over all envs)")
-    learning_starts: int = field(50_000, doc="env steps of uniformly random actions before training starts")
+    learning_starts: int = field(100, doc="env steps of uniformly random actions before training starts "
+                                          "(SB3 2.9.2's default; 2.2.1 had 50,000)")
     batch_size: int = field(32, doc="transitions per gradient step")
     tau: float = field(1.0, doc="target update coefficient: 1 = hard copy, < 1 = Polyak averaging")
     gamma: float = field(0.99, doc="discount factor")
@@ -78,6 +87,14 @@ class DQNConfig(AgentConfig):
     cnn_hidden_sizes: tuple[int, ...] = field((), doc="hidden layers after the Nature CNN's 512 features (SB3: none)")
     deduplicate_frames: bool = field(True, doc="store each frame of stacked uint8 image observations once")
     frame_channels: int = field(1, doc="channels per stacked frame for deduplicate_frames (1 gray, 3 RGB)")
+    n_steps: int = field(1, doc="n-step returns (SB3 >= 2.7's n_steps): sum up to n rewards, then bootstrap "
+                                "with gamma^n (fewer at an episode end); 1 = off")
+    prioritized_replay: bool = field(False, doc="proportional prioritized replay (Schaul et al. 2016); "
+                                                "False = uniform, as SB3")
+    prioritized_replay_alpha: float = field(0.6, doc="priority exponent: P(i) ~ (|TD error| + eps)^alpha; "
+                                                     "0 = uniform")
+    prioritized_replay_beta0: float = field(0.4, doc="importance-sampling exponent at the start, annealed linearly to 1")
+    prioritized_replay_eps: float = field(1e-6, doc="added to |TD error| so no transition gets priority 0")
 
     def validate(self) -> None:
         super().validate()
@@ -93,8 +110,12 @@ class DQNConfig(AgentConfig):
         for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             check_probability(self, name)
         check_positive(self, "max_grad_norm")
-        for name in ("double_q", "dueling", "deduplicate_frames"):
+        for name in ("double_q", "dueling", "deduplicate_frames", "prioritized_replay"):
             check_bool(self, name)
+        check_int(self, "n_steps", minimum=1)
+        check_number(self, "prioritized_replay_alpha", minimum=0.0)
+        check_probability(self, "prioritized_replay_beta0")
+        check_positive(self, "prioritized_replay_eps")
         sizes = self.cnn_hidden_sizes
         if not isinstance(sizes, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(f"cnn_hidden_sizes must be a tuple of positive ints, got {sizes!r}")
@@ -112,11 +133,13 @@ def linear_epsilon(progress_remaining: float, initial: float, final: float, frac
     return initial + progress * (final - initial) / fraction
 
 
-def td_targets(rewards: Any, terminations: Any, next_q_target: Any, next_q_online: Any, gamma: float,
+def td_targets(rewards: Any, terminations: Any, next_q_target: Any, next_q_online: Any, discounts: Any,
                double_q: bool) -> tf.Tensor:
-    """``r + gamma * (1 - terminated) * Q_target(s', a')``, with ``a' = argmax_a Q_online(s', a)``
+    """``r + discount * (1 - terminated) * Q_target(s', a')``, with ``a' = argmax_a Q_online(s', a)``
     (Double DQN, van Hasselt et al. 2016, eq. 4) or ``argmax_a Q_target(s', a)`` (Mnih et al. 2015).
 
+    ``discounts`` is gamma, or per sample ``gamma^L`` for n-step returns (``r`` then sums L
+    rewards and s' is the observation L steps later; SB3's ``replay_data.discounts``).
     Only terminations cut the bootstrap; a truncated transition's s' is its final observation.
     """
     if double_q:
@@ -124,13 +147,18 @@ def td_targets(rewards: Any, terminations: Any, next_q_target: Any, next_q_onlin
         next_q = tf.gather(next_q_target, next_actions, axis=1, batch_dims=1)
     else:
         next_q = tf.reduce_max(next_q_target, axis=1)
-    return rewards + gamma * (1.0 - terminations) * next_q
+    return rewards + discounts * (1.0 - terminations) * next_q
 
 
-def huber(errors: tf.Tensor) -> tf.Tensor:
-    """Mean Huber loss with delta 1 (torch's smooth_l1_loss; the Nature paper's error clipping)."""
+def huber(errors: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean Huber loss with delta 1 (torch's smooth_l1_loss; the Nature paper's error clipping).
+
+    ``weights`` scale each sample's loss: prioritized replay's importance-sampling weights
+    (Schaul et al. 2016, Algorithm 1, line 12).
+    """
     absolute = tf.abs(errors)
-    return tf.reduce_mean(tf.where(absolute < 1.0, 0.5 * tf.square(errors), absolute - 0.5))
+    losses = tf.where(absolute < 1.0, 0.5 * tf.square(errors), absolute - 0.5)
+    return tf.reduce_mean(losses if weights is None else weights * losses)
 
 
 class QNetwork(keras.Model):
@@ -201,6 +229,8 @@ class DQN(BaseAgent):
         # one CPU core) but its CPU convolutions are ~10x slower than TF's oneDNN kernels: CNNs skip it.
         self._train_phase = tf.function(self._train_phase_graph, jit_compile=not self.uses_images,
                                         reduce_retracing=True)
+        self._prioritized_step = tf.function(self._prioritized_step_graph, jit_compile=not self.uses_images,
+                                             reduce_retracing=True)
         self._mix_target = tf.function(self._mix_target_graph)
         greedy = tf.function(lambda obs: tf.argmax(self.q_net(obs), axis=1, output_type=tf.int32))
         # A concrete function skips tf.function's dispatch (~0.2 ms of a ~1.2 ms CNN acting call).
@@ -211,12 +241,16 @@ class DQN(BaseAgent):
     def _make_replay_buffer(self) -> ReplayBuffer | FrameReplayBuffer:
         cfg = self.config
         space = self.observation_space
+        # n-step returns and priorities live in the buffers, which hand out batches with the
+        # n-step sums, the bootstrap discounts gamma^L and the importance weights.
+        options = dict(n_steps=cfg.n_steps, gamma=cfg.gamma, prioritized=cfg.prioritized_replay,
+                       alpha=cfg.prioritized_replay_alpha, epsilon=cfg.prioritized_replay_eps)
         if self.uses_images and cfg.deduplicate_frames and image_is_channel_first(space):
             if space.shape[0] % cfg.frame_channels:
                 raise ValueError(f"frame_channels={cfg.frame_channels} does not divide the {space.shape[0]} channels "
                                  f"of observations {space.shape}; expected a divisor")
-            return FrameReplayBuffer(cfg.buffer_size, self.n_envs, space.shape, cfg.frame_channels)
-        return ReplayBuffer(cfg.buffer_size, space, self.action_space)
+            return FrameReplayBuffer(cfg.buffer_size, self.n_envs, space.shape, cfg.frame_channels, **options)
+        return ReplayBuffer(cfg.buffer_size, space, self.action_space, n_envs=self.n_envs, **options)
 
     def _refresh_numpy_policy(self) -> None:
         self._numpy_policy = None if self.uses_images else self.q_net.numpy_layers()
@@ -227,36 +261,49 @@ class DQN(BaseAgent):
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):
             target.assign(target * (1.0 - mix) + online * mix)
 
-    def _train_phase_graph(self, target_mix, observations, actions, rewards, next_observations, terminations):
+    def _train_phase_graph(self, target_mix, observations, actions, rewards, next_observations, terminations,
+                           discounts):
         """Apply the pending target mix, then one gradient step per leading index of the batches."""
         self._mix_target_graph(target_mix)
         if actions.shape[0] == 1:  # Atari's usual phase: no while loop, so grappler can fuse across the step
-            return self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0], terminations[0])
+            loss, q_mean, _ = self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0],
+                                                  terminations[0], discounts[0])
+            return loss, q_mean
         loss_sum = tf.constant(0.0)
         q_sum = tf.constant(0.0)
         for step in tf.range(tf.shape(actions)[0]):
-            loss, q_mean = self._gradient_step(observations[step], actions[step], rewards[step],
-                                               next_observations[step], terminations[step])
+            loss, q_mean, _ = self._gradient_step(observations[step], actions[step], rewards[step],
+                                                  next_observations[step], terminations[step], discounts[step])
             loss_sum += loss
             q_sum += q_mean
         count = tf.cast(tf.shape(actions)[0], tf.float32)
         return loss_sum / count, q_sum / count
 
-    def _gradient_step(self, observations, actions, rewards, next_observations, terminations):
+    def _prioritized_step_graph(self, target_mix, observations, actions, rewards, next_observations, terminations,
+                                discounts, weights):
+        """One importance-weighted gradient step; returns (loss, mean Q, |TD errors|) for the new priorities."""
+        self._mix_target_graph(target_mix)
+        loss, q_mean, errors = self._gradient_step(observations, actions, rewards, next_observations, terminations,
+                                                   discounts, weights)
+        return loss, q_mean, tf.abs(errors)
+
+    def _gradient_step(self, observations, actions, rewards, next_observations, terminations, discounts,
+                       weights=None):
         cfg = self.config
         variables = self.q_net.trainable_variables
         next_q_target = self.q_net_target(next_observations)
         next_q_online = self.q_net(next_observations) if cfg.double_q else next_q_target
-        targets = tf.stop_gradient(td_targets(rewards, terminations, next_q_target, next_q_online, cfg.gamma,
+        targets = tf.stop_gradient(td_targets(rewards, terminations, next_q_target, next_q_online, discounts,
                                               cfg.double_q))
         with tf.GradientTape() as tape:
             q_values = self.q_net(observations)
             chosen = tf.gather(q_values, tf.cast(actions, tf.int32), axis=1, batch_dims=1)
-            loss = huber(chosen - targets)
+            errors = chosen - targets
+            loss = huber(errors, weights)
         gradients = tape.gradient(loss, variables)
         gradients, _ = tf.clip_by_global_norm(gradients, cfg.max_grad_norm)
         self.optimizer.apply(gradients, variables, cfg.learning_rate)
-        return loss, tf.reduce_mean(chosen)
+        return loss, tf.reduce_mean(chosen), errors
 
     # ------------------------------------------------------------------ acting
     def _greedy(self, observations: np.ndarray) -> np.ndarray:
@@ -283,7 +330,7 @@ class DQN(BaseAgent):
     def _learn(self, callback: BaseCallback, log_interval: int) -> None:
         cfg = self.config
         assert self._last_obs is not None and self.replay is not None
-        if isinstance(self.replay, FrameReplayBuffer) and self._fresh_reset:
+        if self._fresh_reset:  # the stored streams do not continue into the reset episodes
             self.replay.start_new_episodes()
         self._fresh_reset = False
         target_every = max(cfg.target_update_interval // self.n_envs, 1)
@@ -335,7 +382,7 @@ class DQN(BaseAgent):
         if isinstance(self.replay, FrameReplayBuffer):
             self.replay.add(obs, actions, rewards, next_obs, terminated, dones)
         else:
-            self.replay.add(obs, next_obs, actions, rewards, terminated)
+            self.replay.add(obs, next_obs, actions, rewards, terminated, dones)
 
     def _target_mix(self) -> float:
         mix = 1.0 - (1.0 - self.config.tau) ** self._pending_target_updates if self._pending_target_updates else 0.0
@@ -346,9 +393,34 @@ class DQN(BaseAgent):
         if self._pending_target_updates:
             self._mix_target(tf.constant(self._target_mix(), tf.float32))
 
+    def prioritized_replay_beta(self) -> float:
+        """Importance-sampling exponent, annealed linearly from beta0 to 1 over training (Schaul et al.
+        2016, sec. 3.4: full correction matters most near convergence, where the updates are unbiased)."""
+        beta0 = self.config.prioritized_replay_beta0
+        return beta0 + (1.0 - beta0) * (1.0 - self.progress_remaining)
+
     def _train(self, gradient_steps: int) -> None:
-        batch = self.replay.sample(self.rng, self.config.batch_size, gradient_steps)
-        loss, q_mean = self._train_phase(tf.constant(self._target_mix(), tf.float32), *(tf.constant(a) for a in batch))
+        cfg = self.config
+        mix = tf.constant(self._target_mix(), tf.float32)
+        if self.replay.priorities is None:
+            # Uniform replay: every batch of the phase is drawn up front and trained in one compiled call.
+            batch = self.replay.sample(self.rng, cfg.batch_size, gradient_steps)
+            loss, q_mean = self._train_phase(mix, *(tf.constant(a) for a in batch[:6]))
+        else:
+            # Prioritized replay draws each batch from the priorities the previous step left
+            # (Schaul et al. 2016, Algorithm 1), so a phase is one compiled call per gradient step.
+            # The target mix is due once, before the first step (the target is fixed during a phase).
+            beta = self.prioritized_replay_beta()
+            no_mix = tf.constant(0.0, tf.float32)
+            loss_sum = q_sum = 0.0
+            for step in range(gradient_steps):
+                batch = self.replay.sample(self.rng, cfg.batch_size, beta=beta)
+                loss, q_mean, errors = self._prioritized_step(mix if step == 0 else no_mix,
+                                                              *(tf.constant(a) for a in batch[:7]))
+                self.replay.update_priorities(batch.indices, errors.numpy())
+                loss_sum, q_sum = loss_sum + float(loss), q_sum + float(q_mean)
+            loss, q_mean = loss_sum / gradient_steps, q_sum / gradient_steps
+            self.logger.record("train/prioritized_replay_beta", beta)
         self._n_updates += gradient_steps
         self._refresh_numpy_policy()
         self.logger.record("train/loss", float(loss))

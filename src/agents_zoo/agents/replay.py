@@ -15,6 +15,14 @@ may reach; older positions are padded as the frame-stack wrapper pads at reset: 
 first frame repeated (``padding="reset"``, gymnasium's ``FrameStack`` and our wrappers) or zeros
 (``padding="zero"``, SB3's ``VecFrameStack``). The padding is detected from the first
 observation and checked at every episode start, so frames of an earlier episode never leak in.
+
+n-step returns (``n_steps > 1``) are summed at sample time from these single-step slots, so
+they cost no memory: the slots after s that are still ``valid`` are the same episode's next
+steps (a slot after an episode's end holds its final observation and is never valid, nor is the
+pending newest observation, and a slot is overwritten only after every slot before it in its
+ring), so a window stops at the first slot that is not, and bootstraps from the stack that ends
+there. Prioritized replay keeps one sum-tree leaf per slot (env-major), 0 for slots that hold
+no sampleable transition: 16 bytes per transition with the tree's inner nodes.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import math
 
 import numpy as np
 
-from agents_zoo.core.buffers import ReplayBatch
+from agents_zoo.core.buffers import ProportionalPriorities, ReplayBatch, n_step_returns
 
 PADDINGS = ("reset", "zero")
 
@@ -33,17 +41,23 @@ class FrameReplayBuffer:
 
     ``capacity`` is in transitions over all envs; each env gets ``ceil(capacity / n_envs)`` slots
     plus ``k + 1`` spare ones for the pending next observation and the stacks that a wrap-around
-    overwrites. ``frame_channels`` is C: 1 for gray stacks, 3 for stacked RGB frames.
+    overwrites. ``frame_channels`` is C: 1 for gray stacks, 3 for stacked RGB frames. ``n_steps``,
+    ``gamma``, ``prioritized``, ``alpha`` and ``epsilon`` are as in :class:`~agents_zoo.core.buffers.ReplayBuffer`.
     """
 
     def __init__(self, capacity: int, n_envs: int, observation_shape: tuple[int, ...], frame_channels: int = 1,
-                 action_dtype: np.dtype = np.dtype(np.int32)):
+                 action_dtype: np.dtype = np.dtype(np.int32), n_steps: int = 1, gamma: float = 0.99,
+                 prioritized: bool = False, alpha: float = 0.6, epsilon: float = 1e-6):
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise ValueError(f"replay buffer capacity must be a positive int, got {capacity!r}")
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"n_envs must be a positive int, got {n_envs!r}")
         if len(observation_shape) != 3 or observation_shape[0] % frame_channels != 0:
             raise ValueError(f"expected channel-first stacks (k * {frame_channels}, H, W), got shape {observation_shape}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        self.n_steps = int(n_steps)
+        self.gamma = float(gamma)
         self.observation_shape = tuple(int(s) for s in observation_shape)
         self.frame_channels = int(frame_channels)
         self.stack = self.observation_shape[0] // self.frame_channels
@@ -61,10 +75,12 @@ class FrameReplayBuffer:
         self.episode_starts = np.ones(n_envs, dtype=bool)  # the next add starts an episode
         self.high_water = 0  # slots ever written in the fullest env ring (the range sampling draws from)
         self.padding: str | None = None
+        self.priorities = ProportionalPriorities(n_envs * self.slots, alpha, epsilon) if prioritized else None
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.frames, self.actions, self.rewards, self.terminations, self.ages, self.valid))
+        arrays = (self.frames, self.actions, self.rewards, self.terminations, self.ages, self.valid)
+        return sum(a.nbytes for a in arrays) + (self.priorities.tree.nodes.nbytes if self.priorities else 0)
 
     @property
     def bytes_per_transition(self) -> float:
@@ -122,10 +138,13 @@ class FrameReplayBuffer:
         next_slot = (slot + 1) % self.slots
         self.frames[envs, next_slot] = self._newest(next_observations)
         self.ages[envs, next_slot] = np.minimum(self.ages[envs, slot] + 1, self.stack - 1)
-        self.valid[envs, next_slot] = False  # its action is not known yet (or it is a final observation)
-        # The k oldest slots after next_slot may build their stacks from slots just overwritten.
-        guard = (next_slot[:, None] + np.arange(1, self.stack + 1)) % self.slots
-        self.valid[envs[:, None], guard] = False
+        # next_slot: its action is not known yet (or it is a final observation). The k oldest slots
+        # after it may build their stacks from slots just overwritten.
+        invalid = (next_slot[:, None] + np.arange(0, self.stack + 1)) % self.slots
+        self.valid[envs[:, None], invalid] = False
+        if self.priorities is not None:
+            self.priorities.add(envs * self.slots + slot)
+            self.priorities.remove(envs[:, None] * self.slots + invalid)
         dones = np.asarray(dones, dtype=bool)
         self.write_slot = np.where(dones, next_slot + 1, next_slot) % self.slots
         self.episode_starts = dones.copy()
@@ -171,19 +190,60 @@ class FrameReplayBuffer:
             frames[(slot_index[:, None] + offsets) < episode_first[:, None]] = 0
         return frames
 
-    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None) -> ReplayBatch:
-        """One batch, or ``n_batches`` stacked as (n_batches, batch_size, ...) for one compiled call."""
+    def stacks_at(self, env_index: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
+        """The observations whose newest frames are in slots ``slot_index``, as (n, k * C, H, W)."""
+        offsets = np.arange(-(self.stack - 1), 1)
+        episode_first = slot_index - self.ages[env_index, slot_index]
+        window = np.maximum(slot_index[:, None] + offsets, episode_first[:, None])
+        frames = self.frames[env_index[:, None], window % self.slots]
+        if self.padding == "zero":
+            frames[(slot_index[:, None] + offsets) < episode_first[:, None]] = 0
+        return frames.reshape(len(slot_index), *self.observation_shape)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None,
+               beta: float = 1.0) -> ReplayBatch:
+        """One batch, or ``n_batches`` stacked as (n_batches, batch_size, ...) for one compiled call.
+
+        Uniform, or proportional to the priorities (with importance weights for ``beta``) when prioritized.
+        """
         count = batch_size * (n_batches or 1)
-        env_index, slot_index = self.sample_indices(rng, count)
-        windows = self.stack_windows(env_index, slot_index)
-        shape = (count, *self.observation_shape)
-        observations = windows[:, :-1].reshape(shape)
-        next_observations = windows[:, 1:].reshape(shape)
-        batch = ReplayBatch(observations, self.actions[env_index, slot_index], self.rewards[env_index, slot_index],
-                            next_observations, self.terminations[env_index, slot_index])
+        if self.priorities is not None:
+            if not self.valid.any():
+                raise ValueError("cannot sample from an empty replay buffer")
+            flat, weights = self.priorities.sample(rng, batch_size, n_batches or 1, len(self), beta)
+            env_index, slot_index = np.divmod(flat, self.slots)
+        else:
+            env_index, slot_index = self.sample_indices(rng, count)
+            weights = np.ones(count, dtype=np.float32)
+        actions = self.actions[env_index, slot_index]
+        if self.n_steps == 1:
+            windows = self.stack_windows(env_index, slot_index)
+            shape = (count, *self.observation_shape)
+            observations = windows[:, :-1].reshape(shape)
+            next_observations = windows[:, 1:].reshape(shape)
+            rewards = self.rewards[env_index, slot_index]
+            terminations = self.terminations[env_index, slot_index]
+            discounts = np.full(count, self.gamma, dtype=np.float32)
+        else:
+            window = (slot_index[:, None] + np.arange(self.n_steps)) % self.slots
+            continues = self.valid[env_index[:, None], window[:, 1:]]
+            rewards, lengths = n_step_returns(self.rewards[env_index[:, None], window], continues, self.gamma)
+            last = window[np.arange(count), lengths - 1]
+            observations = self.stacks_at(env_index, slot_index)
+            next_observations = self.stacks_at(env_index, (last + 1) % self.slots)
+            terminations = self.terminations[env_index, last]
+            discounts = (self.gamma ** lengths).astype(np.float32)
+        batch = ReplayBatch(observations, actions, rewards, next_observations, terminations, discounts, weights,
+                            env_index * self.slots + slot_index)
         if n_batches is None:
             return batch
         return ReplayBatch(*(a.reshape(n_batches, batch_size, *a.shape[1:]) for a in batch))
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """New priorities for the transitions at ``indices`` (the batch's ``indices``: env * slots + slot)."""
+        if self.priorities is None:
+            raise ValueError("update_priorities needs a buffer made with prioritized=True")
+        self.priorities.update(indices, td_errors)
 
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("frames", "actions", "rewards", "terminations", "ages", "valid")
@@ -194,6 +254,9 @@ class FrameReplayBuffer:
         arrays["write_slot"] = self.write_slot.copy()
         arrays["episode_starts"] = self.episode_starts.copy()
         arrays["meta"] = np.array([self.slots, used, PADDINGS.index(self.padding) if self.padding else -1], dtype=np.int64)
+        if self.priorities is not None:
+            leaves = self.priorities.tree.leaves.reshape(self.n_envs, self.slots)[:, :used]
+            arrays.update(self.priorities.state_arrays(leaves))
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -210,3 +273,6 @@ class FrameReplayBuffer:
         self.episode_starts[:] = arrays["episode_starts"]
         self.high_water = used
         self.padding = PADDINGS[padding] if padding >= 0 else None
+        if self.priorities is not None:
+            indices = (np.arange(self.n_envs)[:, None] * self.slots + np.arange(used)).reshape(-1)
+            self.priorities.restore(arrays, indices, self.valid[:, :used].reshape(-1))

@@ -138,22 +138,194 @@ class RolloutBuffer:
 class ReplayBatch(NamedTuple):
     observations: np.ndarray
     actions: np.ndarray
-    rewards: np.ndarray
-    next_observations: np.ndarray
-    terminations: np.ndarray  # 1.0 only for true terminations: truncated transitions bootstrap
+    rewards: np.ndarray  # the n-step return sum_j gamma^j r_{t+j} (the reward itself when n_steps = 1)
+    next_observations: np.ndarray  # the observation after the last step summed
+    terminations: np.ndarray  # 1.0 only where the last step summed terminated: truncated windows bootstrap
+    discounts: np.ndarray  # gamma ** (steps summed): the factor of the bootstrapped value
+    weights: np.ndarray  # importance-sampling weights of prioritized replay (ones when sampled uniformly)
+    indices: np.ndarray  # where the transitions sit in the buffer, for ``update_priorities``
+
+
+def n_step_returns(rewards: np.ndarray, continues: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted sums over windows of up to n stored steps, as SB3's ``NStepReplayBuffer`` (SB3 >= 2.7).
+
+    ``rewards`` is (count, n): the rewards of steps t, t + 1, ..., t + n - 1 of each sampled
+    transition's own env. ``continues[:, j]`` (count, n - 1) says whether step t + j + 1 follows
+    step t + j in the same episode and was stored: False where step t + j terminated, was
+    truncated or is the newest one stored. A window stops at its first False, so it never sums
+    across episodes. Returns (``sum_{j < L} gamma^j r_{t+j}``, L), L in 1..n the steps summed;
+    the target bootstraps from the observation after step t + L - 1 with ``gamma^L`` unless that
+    step terminated (Sutton & Barto 2018, eq. 7.1; Hessel et al. 2018, eq. 2).
+    """
+    inside = np.ones(rewards.shape, dtype=bool)
+    inside[:, 1:] = np.logical_and.accumulate(continues, axis=1)
+    powers = gamma ** np.arange(rewards.shape[1], dtype=np.float64)
+    # np.where, not a product: a reward outside the window never reaches the sum, whatever it is.
+    returns = np.where(inside, rewards * powers, 0.0).sum(axis=1)
+    return returns.astype(np.float32), inside.sum(axis=1)
+
+
+class SumTree:
+    """Non-negative leaf values under a binary tree of partial sums (Schaul et al. 2016, appendix B.2.1).
+
+    Node 1 is the root, node i has children 2i and 2i + 1, and leaf k is node ``leaf_base + k``
+    (``leaf_base`` the power of two >= ``size``; the padding leaves stay 0). Updates rewrite the
+    changed leaves and recompute their ancestors one level at a time; lookups descend one level
+    at a time: both are vectorized over a whole batch of leaves, O(log size) NumPy calls.
+    Sums are recomputed from the children (never adjusted by differences), so float64 round-off
+    does not accumulate over millions of updates.
+    """
+
+    def __init__(self, size: int):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"sum tree size must be a positive int, got {size!r}")
+        self.size = int(size)
+        self.leaf_base = 1 << (self.size - 1).bit_length()
+        self.depth = self.leaf_base.bit_length() - 1
+        self.nodes = np.zeros(2 * self.leaf_base, dtype=np.float64)
+
+    @property
+    def total(self) -> float:
+        return float(self.nodes[1])
+
+    @property
+    def leaves(self) -> np.ndarray:
+        """The leaf values (a read-only view)."""
+        view = self.nodes[self.leaf_base:self.leaf_base + self.size]
+        view.flags.writeable = False
+        return view
+
+    def update(self, indices: np.ndarray, values: np.ndarray | float) -> None:
+        """Set leaves ``indices`` to ``values``; of repeated indices the last value is kept."""
+        nodes = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if nodes.size == 0:
+            return
+        values = np.broadcast_to(np.asarray(values, dtype=np.float64), nodes.shape)
+        bad = ~(np.isfinite(values) & (values >= 0))
+        if bad.any():
+            raise ValueError(f"sum tree values must be finite and >= 0, got {values[bad][:3]}")
+        if nodes.min() < 0 or nodes.max() >= self.size:
+            raise IndexError(f"sum tree leaf index out of range 0..{self.size - 1}: {nodes.min()}..{nodes.max()}")
+        nodes = nodes + self.leaf_base
+        self.nodes[nodes] = values
+        for _ in range(self.depth):
+            # Repeated parents get the same sum twice: no np.unique needed.
+            nodes >>= 1
+            self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
+
+    def find(self, masses: np.ndarray) -> np.ndarray:
+        """The leaf whose interval of the prefix sums holds each mass (masses in [0, total)).
+
+        The descent turns right only into subtrees with a positive sum, so a mass at or above
+        ``total`` by round-off still lands on a leaf with a positive value, never on an empty one.
+        """
+        masses = np.array(masses, dtype=np.float64).reshape(-1)
+        nodes = np.ones(masses.shape, dtype=np.int64)
+        for _ in range(self.depth):
+            left = 2 * nodes
+            left_sum = self.nodes[left]
+            right = (masses >= left_sum) & (self.nodes[left + 1] > 0.0)
+            masses = np.where(right, masses - left_sum, masses)
+            nodes = np.where(right, left + 1, left)
+        return nodes - self.leaf_base
+
+
+class ProportionalPriorities:
+    """Proportional prioritized replay (Schaul et al. 2016, sec. 3.3 and Algorithm 1) over a buffer's slots.
+
+    Transition i is sampled with probability ``P(i) = p_i^alpha / sum_k p_k^alpha`` where
+    ``p_i = |delta_i| + epsilon`` after its last TD error, and a new transition gets the largest
+    ``p`` seen so far, so it is replayed at least once soon (Algorithm 1, line 6). A slot that
+    holds no sampleable transition has value 0 and is never drawn. Batches are stratified:
+    sample j of a batch of B falls in the j-th of B equal segments of the total (appendix
+    B.2.1). The importance-sampling weight ``w_i = (N P(i))^-beta`` corrects the bias of the
+    non-uniform draw, normalized by the largest weight of its batch so it only ever scales an
+    update down (Algorithm 1, line 10; Dopamine's and Acme's PER normalize per batch too).
+    """
+
+    def __init__(self, size: int, alpha: float, epsilon: float):
+        self.tree = SumTree(size)
+        self.alpha = float(alpha)
+        self.epsilon = float(epsilon)
+        self.max_priority = 1.0  # the largest |delta| + epsilon seen; 1 before any update (Algorithm 1, line 2: p_1 = 1)
+
+    def add(self, indices: np.ndarray) -> None:
+        self.tree.update(indices, self.max_priority ** self.alpha)
+
+    def remove(self, indices: np.ndarray) -> None:
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        indices = indices[self.tree.nodes[indices + self.tree.leaf_base] != 0.0]  # most removed slots are empty already
+        self.tree.update(indices, 0.0)
+
+    def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """New priorities from the absolute TD errors of the transitions at ``indices``."""
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1)) + self.epsilon
+        if not np.isfinite(priorities).all():
+            raise ValueError("prioritized replay got non-finite TD errors: the Q-network diverged "
+                             "(lower learning_rate, or check the rewards with detect_nonfinite=True)")
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.tree.update(indices, priorities ** self.alpha)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int, n_transitions: int,
+               beta: float) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, weights) of ``n_batches`` stratified batches, flattened batch after batch."""
+        total = self.tree.total
+        if total <= 0.0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        segment = total / batch_size
+        masses = (np.arange(batch_size) + rng.random((n_batches, batch_size))) * segment
+        indices = self.tree.find(masses)
+        probabilities = self.tree.nodes[indices + self.tree.leaf_base] / total
+        weights = (n_transitions * probabilities.reshape(n_batches, batch_size)) ** -beta
+        weights /= weights.max(axis=1, keepdims=True)
+        return indices, weights.reshape(-1).astype(np.float32)
+
+    def state_arrays(self, leaves: np.ndarray) -> dict[str, np.ndarray]:
+        return {"priorities": leaves.astype(np.float64), "max_priority": np.array([self.max_priority], np.float64)}
+
+    def restore(self, arrays: dict[str, np.ndarray], indices: np.ndarray, sampleable: np.ndarray) -> None:
+        """Load saved leaves for ``indices``; without saved ones (an older file, or one saved without
+        prioritized replay) every sampleable transition starts at the largest priority, as new ones do."""
+        self.tree.nodes[:] = 0.0
+        if "priorities" in arrays:
+            values = np.asarray(arrays["priorities"], dtype=np.float64).reshape(-1)
+            if values.shape != indices.shape:
+                raise ValueError(f"saved replay priorities have {values.size} entries, expected {indices.size}")
+            self.max_priority = float(np.asarray(arrays["max_priority"]).reshape(-1)[0])
+            self.tree.update(indices, np.where(sampleable, values, 0.0))
+        else:
+            self.max_priority = 1.0
+            self.tree.update(indices, np.where(sampleable, self.max_priority ** self.alpha, 0.0))
 
 
 class ReplayBuffer:
-    """A circular buffer of transitions for vector observations.
+    """A circular buffer of transitions for vector observations, optionally n-step and prioritized.
+
+    Each ``add`` stores one transition per env at consecutive positions, so env e's next
+    transition sits ``n_envs`` positions after its current one (modulo the capacity, whatever it
+    is): n-step returns are summed at sample time from single-step transitions, as SB3's
+    ``NStepReplayBuffer`` does, without storing anything twice. ``ends`` marks where an env's
+    stream cannot be followed: a terminated or truncated episode, or envs reset outside
+    ``add`` (``start_new_episodes``); the newest transition of each env is followed by nothing
+    stored yet, so its window ends there too and bootstraps from its next observation.
 
     Image observations should use a frame-deduplicating buffer instead (see the DQN agent),
     which stores each Atari frame once rather than eight times.
     """
 
-    def __init__(self, capacity: int, observation_space: spaces.Space, action_space: spaces.Space):
+    def __init__(self, capacity: int, observation_space: spaces.Space, action_space: spaces.Space, n_envs: int = 1,
+                 n_steps: int = 1, gamma: float = 0.99, prioritized: bool = False, alpha: float = 0.6,
+                 epsilon: float = 1e-6):
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"replay buffer capacity must be a positive int, got {capacity!r}")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+            raise ValueError(f"n_envs must be a positive int, got {n_envs!r}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
         self.capacity = capacity
+        self.n_envs = n_envs
+        self.n_steps = n_steps
+        self.gamma = float(gamma)
         action_shape, action_dtype = _action_shape_dtype(action_space)
         obs_shape, obs_dtype = _obs_shape(observation_space), _obs_dtype(observation_space)
         self.observations = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
@@ -161,6 +333,8 @@ class ReplayBuffer:
         self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((capacity,), dtype=np.float32)
         self.terminations = np.zeros((capacity,), dtype=np.float32)
+        self.ends = np.zeros((capacity,), dtype=bool)  # the env's stream does not continue after this transition
+        self.priorities = ProportionalPriorities(capacity, alpha, epsilon) if prioritized else None
         self.pos = 0
         self.size = 0
 
@@ -168,46 +342,111 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs: np.ndarray, next_obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-            terminations: np.ndarray) -> None:
-        """Add one transition per env (leading axis = envs)."""
+            terminations: np.ndarray, dones: np.ndarray | None = None) -> None:
+        """Add one transition per env (leading axis = envs). ``dones`` marks episodes that ended
+        (terminated or truncated; ``next_obs`` is then the final observation); without it no
+        transition is followed by the next one, which only 1-step returns allow."""
         n = len(rewards)
+        if n != self.n_envs:
+            raise ValueError(f"expected one transition per env ({self.n_envs}), got {n}")
+        if dones is None and self.n_steps > 1:
+            raise ValueError(f"n_steps={self.n_steps} needs dones (terminated or truncated) to stop at episode ends")
         index = (self.pos + np.arange(n)) % self.capacity
         self.observations[index] = obs
         self.next_observations[index] = next_obs
         self.actions[index] = actions
         self.rewards[index] = rewards
         self.terminations[index] = terminations
+        self.ends[index] = True if dones is None else np.asarray(dones, dtype=bool)
+        if self.priorities is not None:
+            self.priorities.add(index)
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
+
+    def start_new_episodes(self) -> None:
+        """The envs were reset outside ``add`` (a new or resumed ``learn``): the newest transition
+        of each env ends its stream (it bootstraps from its own next observation)."""
+        if self.size:
+            self.ends[(self.pos - self.n_envs + np.arange(self.n_envs)) % self.capacity] = True
 
     def sample_indices(self, rng: np.random.Generator, count: int) -> np.ndarray:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         return rng.integers(0, self.size, size=count)
 
-    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None) -> ReplayBatch:
-        """One batch, or ``n_batches`` stacked as (n_batches, batch_size, ...) for one compiled call."""
+    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None,
+               beta: float = 1.0) -> ReplayBatch:
+        """One batch, or ``n_batches`` stacked as (n_batches, batch_size, ...) for one compiled call.
+
+        Uniform, or proportional to the priorities (with importance weights for ``beta``) when prioritized.
+        """
         count = batch_size * (n_batches or 1)
-        idx = self.sample_indices(rng, count)
-        batch = ReplayBatch(self.observations[idx], self.actions[idx], self.rewards[idx],
-                            self.next_observations[idx], self.terminations[idx])
+        if self.priorities is not None:
+            if self.size == 0:
+                raise ValueError("cannot sample from an empty replay buffer")
+            idx, weights = self.priorities.sample(rng, batch_size, n_batches or 1, self.size, beta)
+        else:
+            idx, weights = self.sample_indices(rng, count), np.ones(count, dtype=np.float32)
+        batch = self._gather(idx, weights)
         if n_batches is None:
             return batch
         return ReplayBatch(*(a.reshape(n_batches, batch_size, *a.shape[1:]) for a in batch))
 
+    def _gather(self, idx: np.ndarray, weights: np.ndarray) -> ReplayBatch:
+        if self.n_steps == 1:
+            last, rewards = idx, self.rewards[idx]
+            discounts = np.full(len(idx), self.gamma, dtype=np.float32)
+        else:
+            steps = np.arange(self.n_steps)
+            window = (idx[:, None] + self.n_envs * steps) % self.capacity  # this env's next transitions
+            written_after = (self.pos - 1 - idx) % self.capacity  # transitions stored after idx (over all envs)
+            stored = written_after[:, None] >= self.n_envs * steps[1:]
+            continues = stored & ~self.ends[window[:, :-1]]
+            rewards, lengths = n_step_returns(self.rewards[window], continues, self.gamma)
+            last = window[np.arange(len(idx)), lengths - 1]
+            discounts = (self.gamma ** lengths).astype(np.float32)
+        return ReplayBatch(self.observations[idx], self.actions[idx], rewards, self.next_observations[last],
+                           self.terminations[last], discounts, weights, idx)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        if self.priorities is None:
+            raise ValueError("update_priorities needs a buffer made with prioritized=True")
+        self.priorities.update(indices, td_errors)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.observations, self.next_observations, self.actions, self.rewards, self.terminations, self.ends)
+        return sum(a.nbytes for a in arrays) + (self.priorities.tree.nodes.nbytes if self.priorities else 0)
+
+    # ------------------------------------------------------------------ checkpoints
+    _ARRAYS = ("observations", "next_observations", "actions", "rewards", "terminations")
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         n = self.size
-        return {"observations": self.observations[:n], "next_observations": self.next_observations[:n],
-                "actions": self.actions[:n], "rewards": self.rewards[:n], "terminations": self.terminations[:n],
-                "position": np.array([self.pos, self.size], dtype=np.int64)}
+        arrays = {name: getattr(self, name)[:n] for name in self._ARRAYS}
+        arrays["ends"] = self.ends[:n]
+        arrays["position"] = np.array([self.pos, self.size], dtype=np.int64)
+        arrays["layout"] = np.array([self.n_envs], dtype=np.int64)
+        if self.priorities is not None:
+            arrays.update(self.priorities.state_arrays(self.priorities.tree.leaves[:n]))
+        return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore ``state_arrays``. Files saved before n-step returns hold no ``ends``, and a buffer
+        saved with another number of envs interleaves its streams differently: there every loaded
+        transition ends its stream (1-step targets, which is what it was stored for)."""
         pos, size = (int(v) for v in arrays["position"])
         if not 0 <= size <= self.capacity or not 0 <= pos < self.capacity:
             raise ValueError(f"saved replay buffer position {pos}/{size} does not fit capacity {self.capacity}")
-        for name in ("observations", "next_observations", "actions", "rewards", "terminations"):
+        for name in self._ARRAYS:
             stored = getattr(self, name)
             if arrays[name].shape[1:] != stored.shape[1:] or len(arrays[name]) != size:
                 raise ValueError(f"saved replay {name} has shape {arrays[name].shape}, expected ({size}, *{stored.shape[1:]})")
             stored[:size] = arrays[name]
+        same_layout = "ends" in arrays and "layout" in arrays and int(arrays["layout"][0]) == self.n_envs
+        if same_layout and arrays["ends"].shape != (size,):
+            raise ValueError(f"saved replay ends has shape {arrays['ends'].shape}, expected ({size},)")
+        self.ends[:size] = arrays["ends"] if same_layout else True
         self.pos, self.size = pos, size
+        if self.priorities is not None:
+            self.priorities.restore(arrays, np.arange(size), np.ones(size, dtype=bool))
