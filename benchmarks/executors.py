@@ -12,9 +12,10 @@ import concurrent.futures
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
+
+from agents_zoo.core.temporary import owned_temporary_directory
 
 EXECUTORS = ("local", "ray")
 STDERR_TAIL_CHARS = 4000
@@ -39,7 +40,7 @@ def execute_run(spec_text: str, checkpoint_folder: str | None = None) -> str:
     from benchmarks import reference_envs
 
     python, extra_env = reference_envs.interpreter_for(json.loads(spec_text)["library"])
-    with tempfile.TemporaryDirectory(prefix="agents-zoo-bench-") as folder:
+    with owned_temporary_directory("agents-zoo-bench-") as folder:
         spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
         spec_path.write_text(spec_text, encoding="utf-8")
         arguments = [str(spec_path), str(result_path)] + ([checkpoint_folder] if checkpoint_folder else [])

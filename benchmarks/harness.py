@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from agents_zoo.core.serialization import atomic_append_line
+from agents_zoo.core.temporary import owned_temporary_directory
 
 from benchmarks import executors, reference_envs
 from benchmarks.config import RunSpec, SweepConfig, canonical_json
@@ -186,7 +186,7 @@ def prepare_demonstrations(specs: list[RunSpec], log: Callable[[str], None]) -> 
             continue
         log(f"  making expert demonstrations for {spec.env} ({spec.demonstrations['expert']}, "
             f"{spec.demonstrations['expert_timesteps']:,} steps, {spec.demonstrations['n_episodes']} episodes) -> {path}")
-        with tempfile.TemporaryDirectory(prefix="agents-zoo-demos-") as folder:
+        with owned_temporary_directory("agents-zoo-demos-") as folder:
             spec_path = Path(folder, "spec.json")
             spec_path.write_text(json.dumps(spec.to_json()), encoding="utf-8")
             completed = subprocess.run([sys.executable, "-m", "benchmarks.runner", "--demonstrations", str(spec_path)],

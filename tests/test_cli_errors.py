@@ -111,3 +111,24 @@ def test_crafted_file_through_evaluate_is_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("agents-zoo evaluate: error:") and "bad.zip" in lines[0]
+
+
+def test_evaluate_on_an_env_with_other_spaces_names_both(tmp_path, capsys):
+    model = tmp_path / "cartpole.zip"
+    assert main(["train", "random", "CartPole-v1", "--steps", "100", "--save", str(model), "--no-progress",
+                 "--eval-episodes", "0"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--env", "Pendulum-v1", "--episodes", "1"]) == 2
+    line = one_error_line(capsys)
+    assert "trained on observation space Box" in line and "'Pendulum-v1' has Box" in line
+
+
+def test_evaluation_cuts_episodes_of_envs_without_a_time_limit():
+    import gymnasium as gym
+
+    import agents_zoo
+
+    agent = agents_zoo.make("random", "CartPole-v1", seed=0)
+    unlimited = lambda: gym.make("CartPole-v1", max_episode_steps=None).unwrapped  # noqa: E731
+    result = agent.evaluate(3, env=unlimited, max_episode_steps=5)
+    assert (result.lengths <= 5).all() and len(result.returns) == 3

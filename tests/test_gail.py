@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import zipfile
 
 import numpy as np
 import pytest
@@ -211,3 +213,77 @@ def test_same_seed_gives_identical_weights_and_returns(cartpole_demos, tmp_path)
     for name in weights_a:
         for a, b in zip(weights_a[name], weights_b[name]):
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def _other_demos(n_obs: int = 3) -> Demonstrations:
+    """Demonstrations of another env (3-dim observations): loading them into a CartPole GAIL fails."""
+    return Demonstrations(observations=np.ones((2, 4, n_obs), np.float32), actions=np.zeros((2, 4), np.int64),
+                          rewards=np.ones((2, 4), np.float32))
+
+
+def test_what_was_saved_wins_over_files_in_the_current_directory(cartpole_demos, tmp_path, monkeypatch):
+    """The saved expert pairs are used on load: neither an unrelated ``demos.npz`` in the current
+    directory nor a changed file at the saved path replaces them; the path is saved absolute."""
+    from agents_zoo.core.serialization import load_archive
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    save_demonstrations(work / "demos.npz", cartpole_demos)
+    agent = GAIL("seals/CartPole-v0", seed=0, demonstrations_path="demos.npz", **TINY)
+    assert agent.config.demonstrations_path == str(work / "demos.npz")
+    agent.save(tmp_path / "gail.zip")
+    assert load_archive(tmp_path / "gail.zip").config["config"]["demonstrations_path"] == str(work / "demos.npz")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    save_demonstrations(elsewhere / "demos.npz", _other_demos())  # would fail: 3-dim observations
+    save_demonstrations(work / "demos.npz", _other_demos())  # the saved path now holds another file too
+    loaded = GAIL.load(tmp_path / "gail.zip", env="seals/CartPole-v0")
+    np.testing.assert_array_equal(loaded.expert_features, agent.expert_features)
+    loaded.learn(64, reset_num_timesteps=False)
+    # An explicit argument replaces the saved pairs.
+    explicit = GAIL.load(tmp_path / "gail.zip", demonstrations=_other_demos(4))
+    assert explicit.expert_features.shape == (8, 6) and not np.array_equal(explicit.expert_features[:1],
+                                                                            agent.expert_features[:1])
+
+
+def test_a_saved_path_alone_is_read_only_when_absolute(cartpole_demos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    later = tmp_path / "later.npz"
+    untrained = GAIL("seals/CartPole-v0", seed=0, demonstrations_path=str(later), **TINY)  # no file yet
+    untrained.save(tmp_path / "path_only.zip")
+    save_demonstrations(later, cartpole_demos)
+    assert GAIL.load(tmp_path / "path_only.zip").expert_features is not None  # the absolute path is read
+
+    # A file of an earlier version: only a relative path. A demos.npz in the current directory
+    # is not taken for it.
+    with zipfile.ZipFile(tmp_path / "path_only.zip") as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    manifest = json.loads(members["manifest.json"])
+    manifest["config"]["config"]["demonstrations_path"] = "demos.npz"
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(tmp_path / "relative.zip", "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+    save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    relative = GAIL.load(tmp_path / "relative.zip", env="seals/CartPole-v0")
+    assert relative.expert_features is None
+    with pytest.raises(RuntimeError, match="only the relative demonstrations_path='demos.npz', which is not "
+                                           "resolved against the current directory"):
+        relative.learn(64)
+    relative.set_demonstrations(tmp_path / "demos.npz")  # the user decides
+    relative.learn(64)
+
+
+def test_resume_with_the_same_relative_path_is_not_a_changed_setting(cartpole_demos, tmp_path, monkeypatch):
+    from agents_zoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    argv = ["train", "gail", "seals/CartPole-v0", "--seed", "0", "--no-progress", "--eval-episodes", "0",
+            "--save", "gail.zip", "--config", "demonstrations_path=demos.npz", "n_envs=2", "n_steps=32",
+            "batch_size=32", "demo_batch_size=32"]
+    assert main([*argv, "--steps", "64"]) == 0
+    assert main([*argv, "--steps", "128", "--resume"]) == 0

@@ -244,7 +244,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                                                   or os.environ.get("WAYLAND_DISPLAY")):
         # SDL (pygame) crashes the process without a display instead of raising.
         raise ValueError("--render needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set")
-    agent = agents_zoo.load(args.model_path)
+    from agents_zoo.core.serialization import errors_name_the_file
+
+    with errors_name_the_file(args.model_path):
+        agent = agents_zoo.load(args.model_path)
     result = agent.evaluate(args.episodes, deterministic=not args.stochastic, env=args.env_id,
                             seed=args.seed, render=args.render)
     print(f"{agent.name} on {args.env_id or agent.env_id}: {result.mean:.2f} +/- {result.std:.2f} "

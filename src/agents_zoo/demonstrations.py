@@ -227,13 +227,7 @@ def load_demonstrations(path: str | os.PathLike) -> Demonstrations:
         raise FileNotFoundError(f"no demonstration file at {str(path)!r}")
     with open(path, "rb") as handle:
         head = handle.read(8)
-    if head.startswith(b"\x93NUMPY"):
-        raise DemonstrationFileError(f"{where}holds a single .npy array, expected an .npz archive with keys "
-                                     f"{', '.join(REQUIRED_KEYS)}")
-    if not head.startswith(b"PK"):
-        # Not a zip: most likely a pickle (numpy's other format), which is never read.
-        raise DemonstrationFileError(f"{where}is not an .npz archive (it starts with {head[:4]!r}; a pickle "
-                                     "file would need pickle to read and is never loaded)")
+    _check_file_start(head, where)
     # The same bounded reader as model archives: members inflate in counted steps, within a
     # limit derived from the file's size, and each .npy header must match its bytes.
     arrays: dict[str, np.ndarray] = {}
@@ -249,6 +243,30 @@ def load_demonstrations(path: str | os.PathLike) -> Demonstrations:
                                              "(dtype object), which are never loaded") from None
     validate_arrays(arrays, where)
     return Demonstrations.from_arrays(arrays)
+
+
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
+def _check_file_start(head: bytes, where: str) -> None:
+    """Refuse a file that cannot be an ``.npz`` from its first bytes, saying what it looks like.
+
+    Only a file that starts like a pickle (the protocol 2+ opcode) is called one; a file cut
+    short inside the magic bytes of a ``.npy`` or a zip is called truncated, never a pickle.
+    """
+    if head.startswith(_NPY_MAGIC):
+        raise DemonstrationFileError(f"{where}holds a single .npy array, expected an .npz archive with keys "
+                                     f"{', '.join(REQUIRED_KEYS)}")
+    if head.startswith(b"PK"):
+        return  # a zip (the ZipReader checks the rest)
+    if not head:
+        raise DemonstrationFileError(f"{where}is empty, expected an .npz archive")
+    if _NPY_MAGIC.startswith(head) or _ZIP_MAGIC.startswith(head):  # a proper prefix of either
+        raise DemonstrationFileError(f"{where}is truncated ({len(head)} bytes): not a complete .npz archive")
+    if head[:1] == b"\x80":
+        raise DemonstrationFileError(f"{where}is a pickle file, not an .npz archive: pickles are never loaded")
+    raise DemonstrationFileError(f"{where}is not an .npz archive (it starts with {head[:4]!r}, expected "
+                                 f"{_ZIP_MAGIC!r})")
 
 
 # ----------------------------------------------------------------------------- imitation types

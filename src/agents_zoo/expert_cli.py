@@ -95,7 +95,10 @@ def _rollout(args: argparse.Namespace) -> int:
     from agents_zoo import demonstrations
 
     check_output_path(args.demos, "--out")
-    model = demonstrations.load_expert(args.expert_path, args.trainer)
+    from agents_zoo.core.serialization import errors_name_the_file
+
+    with errors_name_the_file(args.expert_path):
+        model = demonstrations.load_expert(args.expert_path, args.trainer)
     _record(model, args.env_id, args.episodes, args.seed, args.stochastic, args.demos)
     return 0
 
@@ -111,8 +114,10 @@ def _record(model: Any, env_id: str, episodes: int, seed: int, stochastic: bool,
 
 def _inspect(path: Path) -> int:
     from agents_zoo import demonstrations
+    from agents_zoo.core.serialization import errors_name_the_file
 
-    demos = demonstrations.load_demonstrations(path)
+    with errors_name_the_file(path, demonstrations.DemonstrationFileError):
+        demos = demonstrations.load_demonstrations(path)
     print(json.dumps({
         "path": str(path), "episodes": demos.n_episodes, "transitions": demos.n_transitions,
         "obs_shape": list(demos.observations.shape), "acs_shape": list(demos.actions.shape),

@@ -19,8 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents_zoo.core.config import check_json_numbers
 from agents_zoo.core.load_limits import array_elements, parameter_budget
-from agents_zoo.core.serialization import atomic_save, load_archive, save_archive
+from agents_zoo.core.restore_checks import check_finite_arrays
+from agents_zoo.core.serialization import ArchiveError, atomic_save, load_archive, save_archive
 
 ARCHIVE_KIND_PREFIX = "generative/"
 
@@ -124,24 +126,52 @@ def save_model_archive(model: keras.Model, path: str | Path, model_name: str, co
 
 
 def load_model_archive(path: str | Path, model_name: str, config_class: type, build: Callable[[Any], keras.Model]) -> keras.Model:
-    """Rebuild the model from the saved config with ``build(config)``, then assign the weights."""
+    """Rebuild the model from the saved config with ``build(config)``, then assign the weights.
+
+    Anything wrong with the file is an ``ArchiveError`` naming it: a config the dataclass refuses
+    (or with non-finite or huge numbers), one that cannot be built, weights of another count or
+    shape, and weights holding NaN or inf (checked before any is assigned).
+    """
     archive = load_archive(path, expected_kind=ARCHIVE_KIND_PREFIX + model_name)
-    config = config_from_dict(config_class, archive.config)
+    source = str(path)
+    try:
+        for key, value in archive.config.items():
+            check_json_numbers(key, value)
+        config = config_from_dict(config_class, archive.config)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ArchiveError(f"{source!r}: invalid saved {config_class.__name__}: {exc}") from None
+    check_finite_arrays(archive.arrays, source, skip_prefixes=())
     # Every weight is in the file, so the config may not declare more (core.load_limits).
-    with parameter_budget(array_elements(archive.arrays), str(path)):
-        model = build(config)
+    try:
+        with parameter_budget(array_elements(archive.arrays), source):
+            model = build(config)
+    except ArchiveError:
+        raise
+    except MemoryError:
+        raise ArchiveError(f"{source!r}: its config asks for more memory than this machine has") from None
+    except (TypeError, ValueError, ArithmeticError, tf.errors.OpError) as exc:
+        raise ArchiveError(f"{source!r}: cannot build a {model_name} from its saved config: {exc}") from None
     saved = [archive.arrays[name] for name in sorted(archive.arrays)]
     if len(saved) != len(model.weights):
-        raise ValueError(
-            f"{str(path)!r} holds {len(saved)} weight arrays, but a {model_name} built from its config has "
+        raise ArchiveError(
+            f"{source!r} holds {len(saved)} weight arrays, but a {model_name} built from its config has "
             f"{len(model.weights)}"
         )
     for variable, value in zip(model.weights, saved):
         if tuple(variable.shape) != value.shape:
-            raise ValueError(
-                f"{str(path)!r}: weight {variable.path} has shape {value.shape} in the file, "
+            raise ArchiveError(
+                f"{source!r}: weight {variable.path} has shape {value.shape} in the file, "
                 f"expected {tuple(variable.shape)}"
             )
+        if value.dtype.kind not in "biuf":
+            raise ArchiveError(f"{source!r}: weight {variable.path} has dtype {value.dtype}; expected numbers")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
+        converted = [value.astype(np.dtype(variable.dtype)) for variable, value in zip(model.weights, saved)]
+    for variable, value in zip(model.weights, converted):
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            # finite in the file (checked above) but beyond the variable's float range
+            raise ArchiveError(f"{source!r}: weight {variable.path} holds values beyond the range of {value.dtype}")
+    for variable, value in zip(model.weights, converted):
         variable.assign(value)
     return model
 

@@ -16,7 +16,8 @@ Reward forms, with ``D = sigmoid(logit)`` the probability of "expert":
 * ``log_d``:  ``log D = -softplus(-logit)`` (negative; a survival penalty),
 * ``logit``:  ``log D - log(1 - D) = logit`` (AIRL-style, Fu et al. 2018),
 * ``mirror``: the discriminator is trained with expert pairs toward 0 and policy pairs toward 1,
-  the reward is ``-log sigmoid(logit)`` (the convention of the GAIL chapter in SEEDS.md).
+  the reward is ``-log sigmoid(logit)`` (Ho & Ermon 2016's own convention: D is trained toward 1 on
+  the policy's pairs, and the policy's cost is log D).
 
 Discriminator inputs are the flattened observation concatenated with the action (one-hot for
 Discrete), normalized by a running mean/std (imitation's ``RunningNorm``). Stabilizers: a
@@ -34,6 +35,18 @@ steps (``OUR_GAIL`` in benchmarks/bench_gail.py; benchmarks/results/gail_tuning_
 Rule of thumb: give GAIL the PPO settings that learn the env from its true reward, and keep D to
 about one step per few hundred env steps.
 
+Where the demonstrations come from. ``demonstrations=`` (a path, a :class:`Demonstrations` or
+imitation trajectories) or ``demonstrations_path`` (read when the agent is made; a relative path
+is made absolute against the current directory then, and saved so). ``save`` stores the expert
+pairs in the model file (``expert/features``), so a loaded model never needs the ``.npz`` again.
+On ``load`` what was saved wins: the saved expert pairs are used, and ``demonstrations_path``
+is not read; only a file saved before any demonstrations were set holds the path alone, and then
+only an absolute path is read. A relative path (from files of earlier versions) is never
+resolved against the current directory, so a ``demos.npz`` that happens to lie there cannot
+replace what the model was trained on: ``learn`` then asks for ``demonstrations=`` or
+:meth:`GAIL.set_demonstrations`. ``load(..., demonstrations=...)`` given explicitly replaces the
+saved pairs.
+
 Termination bias: a reward that is always positive (or always negative) tells the policy to
 prolong (or end) episodes whatever the expert did (Kostrikov et al. 2019, section 4.2). As in
 ``imitation``, variable-horizon episodes are refused unless ``allow_variable_horizon=True``;
@@ -44,6 +57,7 @@ and every episode the policy finishes.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,6 +66,7 @@ import tensorflow as tf
 from gymnasium import spaces
 
 from agents_zoo.agents.ppo import PPO, PPOConfig
+from agents_zoo.core.base import loading_from_file
 from agents_zoo.core.config import check_bool, check_choice, check_int, check_number, check_positive, field
 from agents_zoo.core.networks import preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
@@ -76,7 +91,8 @@ class GAILConfig(PPOConfig):
     gamma: float = field(0.95, doc="PPO discount factor")
     n_epochs: int = field(5, doc="PPO passes over each rollout")
     batch_size: int = field(64, doc="PPO minibatch size")
-    demonstrations_path: str | None = field(None, doc="expert .npz (classic GAIL layout); or pass demonstrations=")
+    demonstrations_path: str | None = field(None, doc="expert .npz (classic GAIL layout), made absolute when the agent "
+                                                     "is made; or pass demonstrations=")
     reward_form: str = field("gail", doc="gail: -log(1-D); log_d: log D; logit: log D - log(1-D); mirror: -log sigmoid, expert->0")
     disc_hidden_sizes: tuple[int, ...] = field((32, 32), doc="discriminator hidden layers (imitation BasicRewardNet: 32, 32)")
     disc_activation: str = field("relu", doc="discriminator hidden activation")
@@ -88,6 +104,15 @@ class GAILConfig(PPOConfig):
     grad_penalty_coef: float = field(0.0, doc="gradient penalty weight on expert/policy interpolates (Gulrajani 2017); 0: off")
     disc_entropy_coef: float = field(0.0, doc="bonus on the entropy of D's Bernoulli output (GAIL code entcoeff, 1e-3)")
     allow_variable_horizon: bool = field(False, doc="accept episodes of different lengths despite the termination bias")
+
+    @classmethod
+    def parse_cli_value(cls, key: str, text: str) -> Any:
+        value = super().parse_cli_value(key, text)
+        if key == "demonstrations_path" and isinstance(value, str):
+            # Relative to the directory the command runs in, as the agent would make it; so a
+            # --resume repeating the same --config compares equal to the saved absolute path.
+            value = os.path.abspath(value)
+        return value
 
     def validate(self) -> None:
         super().validate()
@@ -178,14 +203,21 @@ class GAIL(PPO):
         self._logits_graph = tf.function(lambda x: tf.reshape(self.discriminator(x), [-1]))
         self.expert_features: np.ndarray | None = None
         self.expert_horizon: int | None = None
-        self._missing_demonstrations: str | None = None
+        self._missing_demonstrations: str | None = None  # why there are none, for learn()'s error
         if self._demonstrations_arg is not None:
             self.set_demonstrations(self._demonstrations_arg)
-        elif cfg.demonstrations_path is not None:
-            if Path(cfg.demonstrations_path).is_file():
-                self.set_demonstrations(cfg.demonstrations_path)
-            else:  # a loaded model brings its expert pairs; a fresh run fails at learn()
-                self._missing_demonstrations = cfg.demonstrations_path
+        elif cfg.demonstrations_path is not None and loading_from_file() is None:
+            # A fresh agent: the path means the file it names now, from this directory; saved
+            # absolute, it names the same file wherever the model is loaded.
+            path = os.path.abspath(cfg.demonstrations_path)
+            if path != cfg.demonstrations_path:
+                self.config = cfg = cfg.replace(demonstrations_path=path)
+            if Path(path).is_file():
+                self.set_demonstrations(path)
+            else:  # fails at learn(), naming the path
+                self._missing_demonstrations = f"no file at demonstrations_path={path!r}"
+        # While loading, nothing is read here: _load_extra_state_arrays and _after_load apply
+        # the saved pairs first (see the module docstring).
 
     def _feature_dim(self) -> int:
         obs_dim = preprocess_numpy(self.observation_space, np.zeros((1, *self._obs_shape()))).shape[1]
@@ -299,10 +331,10 @@ class GAIL(PPO):
     # ------------------------------------------------------------------ PPO hooks
     def _learn(self, callback: Any, log_interval: int) -> None:
         if self.expert_features is None:
-            where = (f": no file at demonstrations_path={self._missing_demonstrations!r}"
-                     if self._missing_demonstrations else "")
+            where = f": {self._missing_demonstrations}" if self._missing_demonstrations else ""
             raise RuntimeError(f"GAIL has no demonstrations{where}; pass demonstrations= (a .npz path, "
-                               "Demonstrations or imitation trajectories) or set demonstrations_path")
+                               "Demonstrations or imitation trajectories), call set_demonstrations() "
+                               "or set demonstrations_path")
         super()._learn(callback, log_interval)
 
     def _rollout_rewards(self, transitions: dict[str, np.ndarray], dones: np.ndarray, rewards: np.ndarray) -> np.ndarray:
@@ -353,11 +385,32 @@ class GAIL(PPO):
             self.disc_input_rms.load_state_arrays("disc_input_rms", arrays)
         if self.expert_features is None and "expert/features" in arrays:
             features = arrays["expert/features"]
-            if features.ndim != 2 or features.shape[1] != self.disc_input_dim or not np.all(np.isfinite(features)):
-                raise ValueError(f"saved expert features have shape {features.shape}, expected finite (n, {self.disc_input_dim})")
-            self.expert_features = features.astype(np.float32)
-            horizon = int(arrays["expert/horizon"])
+            with np.errstate(over="ignore", invalid="ignore"):
+                as_float32 = features.astype(np.float32) if features.dtype.kind in "iuf" else None
+            if features.ndim != 2 or features.shape[1] != self.disc_input_dim or as_float32 is None \
+                    or not np.all(np.isfinite(as_float32)):
+                raise ValueError(f"saved expert features have shape {features.shape} and dtype {features.dtype}, "
+                                 f"expected finite float32 numbers of shape (n, {self.disc_input_dim})")
+            horizon = arrays["expert/horizon"]
+            if horizon.size != 1 or horizon.dtype.kind not in "iu":
+                raise ValueError(f"saved expert/horizon must be one int, got {horizon.dtype} of shape {horizon.shape}")
+            self.expert_features = as_float32
+            horizon = int(horizon.reshape(-1)[0])
             self.expert_horizon = None if horizon < 0 else horizon
+
+    def _after_load(self) -> None:
+        super()._after_load()
+        path = self.config.demonstrations_path
+        if self.expert_features is not None or path is None:
+            return  # the saved (or explicitly given) pairs: the path is not read
+        if not os.path.isabs(path):
+            self._missing_demonstrations = (
+                f"the model file holds no expert pairs, only the relative demonstrations_path={path!r}, which "
+                "is not resolved against the current directory (a file there may be another expert's)")
+        elif Path(path).is_file():
+            self.set_demonstrations(path)
+        else:
+            self._missing_demonstrations = f"no file at demonstrations_path={path!r}"
 
 
 __all__: Sequence[str] = ("GAIL", "GAILConfig", "gail_reward", "discriminator_objective", "bernoulli_entropy",

@@ -12,6 +12,9 @@ actions) and ``_trainables`` (the Keras models and optimizers whose variables ar
 from __future__ import annotations
 
 import collections
+import contextvars
+import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from agents_zoo.core.envs import (
 )
 from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.logger import Logger
+from agents_zoo.core.restore_checks import ENV_STATE_PREFIXES, check_finite_arrays, check_restored_arrays
 from agents_zoo.core.seeding import derive_seed, seed_everything
 from agents_zoo.core.serialization import ArchiveError, load_archive, save_archive
 from agents_zoo.core.spaces import check_space, space_from_json, space_to_json
@@ -228,12 +232,24 @@ class BaseAgent:
             return False
         raise ValueError(f"observation of shape {obs.shape} does not match the space {space} (or a batch of it)")
 
+    # Episodes of an env without a time limit end here when the policy never finishes them
+    # (a greedy policy can walk in circles on CliffWalking forever).
+    EVALUATION_STEP_LIMIT = 10_000
+
     def evaluate(self, n_episodes: int = 10, deterministic: bool = True, env: Any = None,
-                 seed: int | None = None, render: bool = False) -> EvalResult:
-        """Mean and std of the undiscounted return over ``n_episodes`` full episodes."""
+                 seed: int | None = None, render: bool = False, max_episode_steps: int | None = None) -> EvalResult:
+        """Mean and std of the undiscounted return over ``n_episodes`` full episodes.
+
+        An episode of an env without a time limit is cut after ``max_episode_steps`` (default
+        :attr:`EVALUATION_STEP_LIMIT`), as a ``TimeLimit`` would.
+        """
         if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
             raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
+        limit = self.EVALUATION_STEP_LIMIT if max_episode_steps is None else max_episode_steps
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
         eval_env = self._evaluation_env(env, n_episodes, render)
+        self._check_evaluation_spaces(eval_env, env)
         n = eval_env.num_envs
         # Spread the episodes over the envs up front, so short episodes do not dominate (SB3 #402).
         targets = np.array([(n_episodes + i) // n for i in range(n)])
@@ -246,17 +262,41 @@ class BaseAgent:
             obs, rewards, terminated, truncated, _ = eval_env.step(actions)
             running += rewards
             lengths += 1
-            for i in np.flatnonzero(np.logical_or(terminated, truncated)):
+            cut = lengths >= limit
+            for i in np.flatnonzero(np.logical_or(np.logical_or(terminated, truncated), cut)):
                 if counts[i] < targets[i]:
                     returns.append(running[i])
                     episode_lengths.append(lengths[i])
                     counts[i] += 1
                 running[i], lengths[i] = 0.0, 0
+            if cut.any() and not (terminated | truncated)[cut].all():
+                # The cut envs are still mid-episode: start them afresh, as a time limit would.
+                obs = self._reset_cut_envs(eval_env, obs, cut & ~(terminated | truncated))
         if env is not None and eval_env is not env:
             eval_env.close()
         returns_array = np.array(returns, dtype=np.float64)
         return EvalResult(float(returns_array.mean()), float(returns_array.std()), returns_array,
                           np.array(episode_lengths))
+
+    @staticmethod
+    def _reset_cut_envs(eval_env: VectorEnv, obs: np.ndarray, cut: np.ndarray) -> np.ndarray:
+        obs = np.array(obs)
+        for i in np.flatnonzero(cut):
+            envs = getattr(eval_env, "envs", None)
+            if envs is None:
+                raise RuntimeError("an evaluation episode ran past max_episode_steps on a vector env whose envs "
+                                   "cannot be reset one by one; give the env a TimeLimit")
+            obs[i] = envs[i].reset()[0]
+        return obs
+
+    def _check_evaluation_spaces(self, eval_env: VectorEnv, env: Any) -> None:
+        """An env given for evaluation must have the spaces the model was trained on."""
+        for role, mine, theirs in (("observation", self.observation_space, eval_env.single_observation_space),
+                                   ("action", self.action_space, eval_env.single_action_space)):
+            if mine != theirs:
+                name = env if isinstance(env, str) else type(getattr(eval_env, "unwrapped", eval_env)).__name__
+                raise ValueError(f"{self.name} was trained on {role} space {mine}, but env {name!r} has {theirs}; "
+                                 "evaluate it on an env with the same spaces")
 
     def _evaluation_env(self, env: Any, n_episodes: int, render: bool) -> VectorEnv:
         n = min(n_episodes, 8)
@@ -349,17 +389,30 @@ class BaseAgent:
                 config["env_state_unavailable"] = str(exc)
         return save_archive(path, kind=f"agent/{self.name}", config=config, arrays=arrays)
 
-    def _restore_env_state(self, saved: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def _restore_env_state(self, saved: dict[str, Any], arrays: dict[str, np.ndarray],
+                           source: str = "the checkpoint") -> None:
         assert self.env is not None
         try:
-            env_state.restore(self.env, saved["env_state"], arrays)
+            # Episode state is checked here, not with the other arrays: a NaN in it costs the
+            # episodes (fresh ones start, as for any snapshot refused below), not the checkpoint.
+            check_finite_arrays({name: value for name, value in arrays.items()
+                                 if name.startswith(ENV_STATE_PREFIXES)}, source, skip_prefixes=())
             last_obs = arrays["episode_state/last_obs"]
-            if last_obs.shape != (self.n_envs, *self._last_obs_template()):
-                raise ValueError(f"saved observations have shape {last_obs.shape} for {self.n_envs} envs")
+            if last_obs.shape != (self.n_envs, *self._last_obs_template()) or last_obs.dtype.kind not in "biuf":
+                raise ValueError(f"saved observations have shape {last_obs.shape} and dtype {last_obs.dtype} "
+                                 f"for {self.n_envs} envs")
+            running_returns = arrays["episode_state/running_returns"]
+            running_lengths = arrays["episode_state/running_lengths"]
+            if running_returns.shape != (self.n_envs,) or running_lengths.shape != (self.n_envs,) \
+                    or running_lengths.dtype.kind not in "iu" or (running_lengths < 0).any():
+                raise ValueError(f"saved episode returns and lengths have shapes {running_returns.shape} and "
+                                 f"{running_lengths.shape}; expected non-negative lengths of ({self.n_envs},)")
+            env_state.restore(self.env, saved["env_state"], arrays)
             self._last_obs = last_obs
-            self._running_returns = arrays["episode_state/running_returns"].astype(np.float64)
-            self._running_lengths = arrays["episode_state/running_lengths"].astype(np.int64)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._running_returns = running_returns.astype(np.float64)
+            self._running_lengths = running_lengths.astype(np.int64)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError) as exc:
+            # ArithmeticError: a number in the snapshot beyond what the env's field can hold
             warnings.warn(f"could not restore the envs' episodes from the checkpoint ({exc}); "
                           "training continues with fresh episodes", stacklevel=3)
             self._last_obs = None
@@ -369,22 +422,41 @@ class BaseAgent:
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, **kwargs: Any) -> "BaseAgent":
-        """Rebuild an agent from ``save``; with ``env`` it can keep learning (resume)."""
+        """Rebuild an agent from ``save``; with ``env`` it can keep learning (resume).
+
+        Everything in the file is checked before it is used, and a file that fails any check is
+        refused with an ``ArchiveError`` naming it: the manifest (``load_archive``), the saved
+        config and counters (``_check_saved_state``, the config dataclass), the spaces, and every
+        array (``core.restore_checks``: finite floats, a replay buffer that fits the spaces) before
+        the networks are built and the arrays assigned.
+        """
         archive = load_archive(path, expected_kind="agent" if cls.name == "base" else f"agent/{cls.name}")
+        source = str(path)
         saved = archive.config
         if not isinstance(saved.get("config"), dict):
-            raise ArchiveError(f"{str(path)!r}: config must be an object, got {type(saved.get('config')).__name__}")
+            raise ArchiveError(f"{source!r}: config must be an object, got {type(saved.get('config')).__name__}")
+        # The kind (agent/<name>) picked the loader; the config must be that agent's.
+        name = archive.kind.split("/", 1)[1] if "/" in archive.kind else None
+        if saved.get("agent") != name:
+            raise ArchiveError(f"{source!r} holds {archive.kind!r} but its config names agent {saved.get('agent')!r}; "
+                               "expected the same agent")
         agent_cls = cls
         if cls.name == "base":
-            from agents_zoo.registry import get_agent_class
+            from agents_zoo.registry import AgentRegistryError, get_agent_class
 
-            agent_cls = get_agent_class(saved.get("agent"))
+            try:
+                agent_cls = get_agent_class(name)
+            except AgentRegistryError as exc:
+                raise ArchiveError(f"{source!r}: {exc}") from None
+        _check_saved_state(saved, source)
         try:
             config = agent_cls.config_class.from_dict(saved["config"])
             observation_space = space_from_json(saved.get("observation_space"))
             action_space = space_from_json(saved.get("action_space"))
         except (TypeError, ValueError) as exc:
-            raise ArchiveError(f"{str(path)!r}: invalid saved config: {exc}") from None
+            raise ArchiveError(f"{source!r}: invalid saved config: {exc}") from None
+        # The arrays are checked as user input before anything is built from the file or assigned.
+        check_restored_arrays(archive.arrays, observation_space, action_space, source)
         if isinstance(env, VectorEnv):
             config = config.replace(n_envs=env.num_envs)
         elif isinstance(env, gym.Env):
@@ -400,17 +472,25 @@ class BaseAgent:
                 warnings.warn(f"{exc}; evaluate() needs env= for this model", stacklevel=2)
         seed = kwargs.pop("seed", saved.get("seed"))
         # The networks are built from the saved config before the weights are assigned: they may
-        # not declare more parameters than the file holds arrays (core.load_limits).
+        # not declare more parameters than the file holds arrays (core.load_limits). Whatever
+        # else building from this config fails with is reported as this file's problem.
+        token = _LOADING_FROM.set(source)
         try:
-            with parameter_budget(array_elements(archive.arrays), str(path)):
+            with parameter_budget(array_elements(archive.arrays), source):
                 agent = agent_cls(env, config, seed=seed, observation_space=observation_space,
                                   action_space=action_space, **kwargs)
-        except MemoryError:
-            raise ArchiveError(f"{str(path)!r}: its config ({agent_cls.name}) asks for more memory than this "
-                               "machine has") from None
+        except ArchiveError:
+            raise
+        except _out_of_memory_errors() as exc:
+            raise ArchiveError(f"{source!r}: its config ({agent_cls.name}) asks for more memory than this "
+                               f"machine has ({type(exc).__name__})") from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ArchiveError(f"{source!r}: cannot rebuild {agent_cls.name} from its saved config: {exc}") from None
+        finally:
+            _LOADING_FROM.reset(token)
         if env is not None:
-            _check_same_space("observation", observation_space, agent.observation_space)
-            _check_same_space("action", action_space, agent.action_space)
+            _check_same_space("observation", observation_space, agent.observation_space, source)
+            _check_same_space("action", action_space, agent.action_space, source)
         elif env_id is not None:
             agent.env_id = env_id
         try:
@@ -418,26 +498,88 @@ class BaseAgent:
             for prefix, obj in agent._trainables().items():
                 arrays_to_variables(prefix, obj, arrays)
             agent._load_extra_state_arrays(arrays)
-        except (KeyError, ValueError) as exc:
-            raise ArchiveError(f"{str(path)!r}: saved weights do not fit {agent_cls.name}: {exc}") from None
+        except ArchiveError:
+            raise
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            # IndexError, TypeError: an array of another rank than the restore code indexes
+            raise ArchiveError(f"{source!r}: saved weights do not fit {agent_cls.name}: {exc}") from None
         agent.num_timesteps = int(saved.get("num_timesteps", 0))
         agent._total_timesteps = int(saved.get("total_timesteps", 0))
         if isinstance(saved.get("rng_state"), dict):
             try:
                 agent.rng.bit_generator.state = saved["rng_state"]
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ArchiveError(f"{str(path)!r}: invalid RNG state: {exc}") from None
+            except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
+                raise ArchiveError(f"{source!r}: invalid RNG state: {exc}") from None
         agent._episode_returns.extend(float(x) for x in saved.get("episode_returns", []))
         agent._episode_lengths.extend(int(x) for x in saved.get("episode_lengths", []))
         if agent.env is not None and isinstance(saved.get("env_state"), dict):
-            agent._restore_env_state(saved, archive.arrays)
+            agent._restore_env_state(saved, archive.arrays, source)
         agent._after_load()
         return agent
 
 
-def _check_same_space(role: str, saved: spaces.Space, given: spaces.Space) -> None:
+# The file being loaded while ``BaseAgent.load`` builds the agent (else None): an agent whose
+# setup would read other files named in its config (GAIL's demonstrations) leaves that to the
+# loaded state, so a file in the current directory never replaces what the model saved.
+_LOADING_FROM: contextvars.ContextVar[str | None] = contextvars.ContextVar("agents_zoo_loading_from", default=None)
+
+
+def loading_from_file() -> str | None:
+    """The path ``BaseAgent.load`` is building an agent from, or None outside a load."""
+    return _LOADING_FROM.get()
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is None:
+        return (MemoryError,)
+    return (MemoryError, tensorflow.errors.ResourceExhaustedError)
+
+
+_MAX_COUNT = 2**63 - 1  # counters end up in int64 arrays
+
+
+def _check_saved_state(saved: dict[str, Any], source: str) -> None:
+    """The manifest fields ``load`` reads besides the config: counters, seed, episode statistics.
+
+    Each must be of the type ``save`` writes, and numbers finite and within int64, so that a
+    crafted value fails here, naming the file and the field, not later as an OverflowError or
+    TypeError from ``int()``.
+    """
+    def fail(key: str, expected: str) -> None:
+        value = saved.get(key)
+        shown = type(value).__name__ if isinstance(value, (list, dict)) else repr(value)[:80]
+        raise ArchiveError(f"{source!r}: saved {key!r} must be {expected}, got {shown}")
+
+    def is_count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT
+
+    def is_number(value: Any) -> bool:  # JSON ints have no size limit: float() of a huge one overflows
+        if isinstance(value, float):
+            return math.isfinite(value)
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_COUNT
+
+    for key in ("num_timesteps", "total_timesteps"):
+        if key in saved and not is_count(saved[key]):
+            fail(key, "a non-negative int")
+    if saved.get("seed") is not None and not is_count(saved["seed"]):
+        fail("seed", "a non-negative int or null")
+    if saved.get("env_id") is not None and not isinstance(saved["env_id"], str):
+        fail("env_id", "a string or null")
+    returns = saved.get("episode_returns", [])
+    if not isinstance(returns, list) or not all(is_number(x) for x in returns):
+        fail("episode_returns", "a list of finite numbers")
+    lengths = saved.get("episode_lengths", [])
+    if not isinstance(lengths, list) or not all(is_count(x) for x in lengths):
+        fail("episode_lengths", "a list of non-negative ints")
+    for key in ("rng_state", "env_state"):
+        if saved.get(key) is not None and not isinstance(saved[key], dict):
+            fail(key, "an object or null")
+
+
+def _check_same_space(role: str, saved: spaces.Space, given: spaces.Space, source: str) -> None:
     if saved != given:
-        raise ValueError(f"the env's {role} space {given} differs from the saved model's {saved}")
+        raise ArchiveError(f"{source!r}: the env's {role} space {given} differs from the saved model's {saved}")
 
 
 # ---------------------------------------------------------------------- variables <-> arrays
@@ -455,7 +597,14 @@ def arrays_to_variables(prefix: str, obj: Any, arrays: dict[str, np.ndarray]) ->
     for i, variable in enumerate(variables):
         key = f"{prefix}/{i:03d}"
         value = arrays[key]
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"{key} has dtype {value.dtype}; expected numbers")
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(f"{key} ({variable.path if hasattr(variable, 'path') else variable.name}) has shape "
                              f"{tuple(variable.shape)} but the file holds {tuple(value.shape)}")
-        variable.assign(value.astype(variable.dtype.name if hasattr(variable.dtype, 'name') else variable.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
+            converted = value.astype(variable.dtype.name if hasattr(variable.dtype, 'name') else variable.dtype)
+        if converted.dtype.kind == "f" and not np.all(np.isfinite(converted)):
+            # finite in the file (checked on load) but beyond the variable's float range
+            raise ValueError(f"{key} holds values beyond the range of {converted.dtype}")
+        variable.assign(converted)

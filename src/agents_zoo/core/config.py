@@ -185,8 +185,38 @@ def _is_tuple_type(hint: Any) -> bool:
     return _base_type(hint) is tuple
 
 
+# The largest magnitude an int setting may have: every count, size and seed ends up in a NumPy
+# or TensorFlow int64 (a larger one would raise OverflowError deep inside them).
+MAX_INT_SETTING = 2**63 - 1
+
+
+def check_json_numbers(key: str, value: Any) -> None:
+    """Refuse a non-finite float or an int beyond int64 anywhere in ``value`` (a setting read
+    from JSON: a number, or lists of them), with a ``ValueError`` naming ``key``.
+
+    JSON as Python reads and writes it holds ``NaN``, ``Infinity`` and ints of any size: a saved
+    config with ``Infinity`` where an int is due, or ``2**70``, would otherwise fail later as an
+    ``OverflowError`` that names neither the setting nor the file.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{key} must be a finite number, got {item!r}")
+        if isinstance(item, int) and abs(item) > MAX_INT_SETTING:
+            raise ValueError(f"{key} must be at most {MAX_INT_SETTING} in magnitude (a 64-bit int), "
+                             f"got a number of {item.bit_length()} bits")
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
 def _check_type(owner: str, key: str, value: Any, hint: Any) -> Any:
     """Reject values whose type cannot be the field's (a string where a number is due, ...)."""
+    check_json_numbers(key, value)
     args = typing.get_args(hint)
     optional = type(None) in args
     if value is None:

@@ -35,7 +35,17 @@ class RunningMeanStd:
         return {f"{prefix}/mean": self.mean, f"{prefix}/var": self.var, f"{prefix}/count": np.array(self.count)}
 
     def load_state_arrays(self, prefix: str, arrays: dict[str, np.ndarray]) -> None:
-        mean, var = arrays[f"{prefix}/mean"], arrays[f"{prefix}/var"]
+        """Restore ``state_arrays``; refuse statistics that ``normalize`` could not use: NaN or inf,
+        a negative variance (its square root is NaN) or a count that is not one positive number."""
+        mean, var, count = arrays[f"{prefix}/mean"], arrays[f"{prefix}/var"], arrays[f"{prefix}/count"]
         if mean.shape != self.mean.shape or var.shape != self.var.shape:
-            raise ValueError(f"saved {prefix} statistics have shape {mean.shape}, expected {self.mean.shape}")
-        self.mean, self.var, self.count = mean.astype(np.float64), var.astype(np.float64), float(arrays[f"{prefix}/count"])
+            raise ValueError(f"saved {prefix} statistics have shapes {mean.shape} and {var.shape}, "
+                             f"expected {self.mean.shape}")
+        for name, value in (("mean", mean), ("var", var), ("count", count)):
+            if value.dtype.kind not in "iuf" or not np.all(np.isfinite(value)):
+                raise ValueError(f"saved {prefix}/{name} must hold finite numbers, got {value.dtype} values")
+        if np.any(var < 0):
+            raise ValueError(f"saved {prefix}/var holds a negative variance ({float(var.min())})")
+        if count.size != 1 or not float(count.reshape(-1)[0]) > 0:
+            raise ValueError(f"saved {prefix}/count must be one positive number, got {count.tolist()}")
+        self.mean, self.var, self.count = mean.astype(np.float64), var.astype(np.float64), float(count.reshape(-1)[0])

@@ -17,14 +17,15 @@ import json
 import math
 import os
 import re
-import tempfile
+import sys
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from agents_zoo.core import temporary
 
 FORMAT_NAME = "agents-zoo-archive"
 FORMAT_VERSION = 1
@@ -57,6 +58,12 @@ MAX_EXTRA_BYTES = 2 * 2**30
 # The manifest is parsed into Python objects, up to ~8x its size for a list of numbers; real
 # manifests measure 1-11 KiB (a uniform space bound is stored as one number).
 MAX_MANIFEST_BYTES = 8 * 2**20
+# Real manifests nest 9 levels at most (measured on PPO and DQN checkpoints: config -> env_state
+# -> layers -> a layer -> its fields -> a generator's state -> ...). What is parsed from them is
+# walked by code that may recurse or repr() values, so a manifest nested hundreds of levels deep
+# (which json still parses) would end in a RecursionError far from the loader. 64 leaves a wide
+# margin.
+MAX_MANIFEST_DEPTH = 64
 # The longest .npy header numpy writes is a few hundred bytes; numpy itself refuses > 10000.
 _MAX_NPY_HEADER = 10_000
 _CHUNK = 2**20  # bytes inflated per read: a member never inflates more than this at once
@@ -88,16 +95,18 @@ class Archive:
 @contextlib.contextmanager
 def _temporary_sibling(path: Path, suffix: str) -> Iterator[Path]:
     """A temporary file next to ``path``; on success fsync it, rename it over ``path`` and
-    fsync the folder (so the rename itself is durable); on failure remove it."""
+    fsync the folder (so the rename itself is durable); on failure remove it.
+
+    The temporary is named ``.<name>.<pid>-<host>.<random><suffix>`` (``core.temporary``): a
+    process killed mid-write cannot remove its own, so each write first removes the temporaries
+    of the same target whose owner process is dead, and only those.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600 files; a saved model or result should get the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    prefix = f".{path.name}."
+    temporary.remove_stale(path.parent, prefix, suffix)
+    tmp = temporary.create_owned_file(path.parent, prefix, suffix)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -146,6 +155,31 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[Path], None]) -> None
     path = Path(path)
     with _temporary_sibling(path, path.suffix or ".tmp") as tmp:
         writer(tmp)
+
+
+# ----------------------------------------------------------------------------- loading boundary
+@contextlib.contextmanager
+def errors_name_the_file(path: str | os.PathLike, error: type[ArchiveError] = ArchiveError) -> Iterator[None]:
+    """Inside this block, a failure that only a file's content can cause while loading it (out of
+    memory, numbers out of range, nesting too deep, TensorFlow running out of memory) becomes an
+    ``error`` naming ``path``.
+
+    The loaders refuse what they know to be wrong with an ``ArchiveError`` of their own; this is
+    the net for the commands that load a file the user named (``evaluate``, ``expert inspect``),
+    so whatever slips past the loaders' checks still says which file it was, in one line.
+    """
+    resource_errors: tuple[type[BaseException], ...] = (MemoryError, RecursionError, ArithmeticError)
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        resource_errors += (tensorflow.errors.ResourceExhaustedError,)
+    try:
+        yield
+    except ArchiveError:
+        raise
+    except resource_errors as exc:
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise error(f"{str(path)!r} could not be loaded: {type(exc).__name__}"
+                    f"{': ' + detail if detail else ''}") from None
 
 
 # ----------------------------------------------------------------------------- JSON helpers
@@ -221,11 +255,16 @@ def load_archive(
         raw = reader.read_bytes(MANIFEST, limit=MAX_MANIFEST_BYTES)
         try:
             manifest = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArchiveError(f"{reader.where}: {MANIFEST} is not valid JSON ({exc})") from None
         except RecursionError:
             raise ArchiveError(f"{reader.where}: {MANIFEST} is nested too deeply to be a manifest") from None
+        except ValueError as exc:
+            # JSONDecodeError, UnicodeDecodeError, and the ValueError of an integer literal
+            # longer than Python's int/str conversion limit (4300 digits)
+            raise ArchiveError(f"{reader.where}: {MANIFEST} is not valid JSON ({exc})") from None
         del raw
+        if json_depth(manifest) > MAX_MANIFEST_DEPTH:
+            raise ArchiveError(f"{reader.where}: {MANIFEST} is nested more than {MAX_MANIFEST_DEPTH} levels deep: "
+                               "too deeply to be a manifest")
         _check_manifest(manifest, reader.path)
         if expected_kind is not None and not _kind_matches(manifest["kind"], expected_kind):
             raise ArchiveError(f"{reader.where} holds {manifest['kind']!r}, expected {expected_kind!r}")
@@ -267,8 +306,11 @@ class ZipReader:
         self.inflated = 0
         try:
             self.zf = zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise error(f"{self.where} is not {what} (not a readable zip: {exc})") from None
+        except Exception as exc:  # noqa: BLE001
+            # zipfile parses the central directory with failures beyond BadZipFile: a crafted
+            # "version needed" is a NotImplementedError, a bad name encoding a UnicodeDecodeError,
+            # ... Reading stops at the file's end, so none of them allocates beyond its size.
+            raise error(f"{self.where} is not {what} (not a readable zip: {type(exc).__name__}: {exc})") from None
         try:
             self._check_members()
         except BaseException:
@@ -326,9 +368,14 @@ class ZipReader:
                     if limit is not None and len(buffer) + len(chunk) > limit:
                         raise self.error(f"{self.where}: member {member!r} is larger than its limit of {limit} bytes")
                     buffer += chunk
-        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile, zlib.error,
-                NotImplementedError, RuntimeError) as exc:
-            raise self.error(f"{self.where}: member {member!r} is corrupt or truncated ({exc})") from None
+        except ArchiveError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            # BadZipFile (CRC, header mismatch), zlib.error, EOFError, NotImplementedError
+            # (patched data), ...: whatever zipfile raises on bytes it did not write. Inflation
+            # is bounded by the budget above, so no error here comes from the file's claims.
+            raise self.error(f"{self.where}: member {member!r} is corrupt or truncated "
+                             f"({type(exc).__name__}: {exc})") from None
         return buffer
 
     def read_array(self, member: str, label: str) -> np.ndarray:
@@ -353,8 +400,12 @@ def parse_npy(raw: bytearray, what: str, error: type[ArchiveError] = ArchiveErro
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(head, max_header_size=_MAX_NPY_HEADER)
         else:
             raise ValueError(f"format version {version[0]}.{version[1]}, expected 1.0 or 2.0")
-    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError) as exc:
-        raise error(f"{what} has a corrupt .npy header ({exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        # numpy parses the header (at most _MAX_NPY_HEADER bytes) with tokenize and
+        # ast.literal_eval: besides ValueError and SyntaxError, a crafted one raises
+        # tokenize.TokenError, RecursionError (deep parentheses), MemoryError, ... Whatever it
+        # raises, the header is not one numpy wrote.
+        raise error(f"{what} has a corrupt .npy header ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject:
         raise PickleRequiredError(f"{what} holds Python objects (dtype {dtype}), which only pickle reads; never loaded")
     if dtype.itemsize == 0:
@@ -370,6 +421,22 @@ def parse_npy(raw: bytearray, what: str, error: type[ArchiveError] = ArchiveErro
         return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
     except (ValueError, TypeError) as exc:  # e.g. a sub-array dtype, which numpy never writes
         raise error(f"{what} of dtype {dtype} and shape {tuple(shape)} cannot be read ({exc})") from None
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in a parsed JSON value (a scalar is 0), without recursion;
+    the walk stops at the first container deeper than ``MAX_MANIFEST_DEPTH`` (returning that depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_MANIFEST_DEPTH:
+            break  # deep enough to refuse: no need to walk the rest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _kind_matches(kind: str, expected: str) -> bool:

@@ -126,7 +126,14 @@ def _bound_from_json(value: Any, shape: list[int], dtype: str) -> np.ndarray:
             return float(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"a saved Box bound must be a number or 'inf'/'-inf', got {v!r}")
-        return float(v)
+        try:
+            number = float(v)
+        except OverflowError:  # an int beyond float range (JSON ints have no size limit)
+            raise ValueError(f"a saved Box bound must be a number or 'inf'/'-inf', got an int of "
+                             f"{v.bit_length()} bits") from None
+        if math.isnan(number):
+            raise ValueError("a saved Box bound must be a number or 'inf'/'-inf', got NaN")
+        return number
 
     if isinstance(value, list):
         values = np.array([one(v) for v in value], dtype=np.float64)
