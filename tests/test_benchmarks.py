@@ -227,8 +227,11 @@ def test_bench_cli_killed_mid_sweep_resumes_without_redoing_runs(tmp_path):
     for label in finished:
         assert keys.count(label) == 1
     # The comparison table: ours and SB3 side by side with the statistics.
-    assert "| ours (agents-zoo, TF) | 2 |" in completed.stdout
-    assert "| SB3 2.2.1 (torch) | 2 |" in completed.stdout
+    from importlib import metadata
+
+    # Each library is named with the version its records carry.
+    assert f"| ours (agents-zoo {metadata.version('agents-zoo')}, TF) | 2 |" in completed.stdout
+    assert f"| SB3 {metadata.version('stable-baselines3')} (torch) | 2 |" in completed.stdout
     assert "P(ours > sb3)" in completed.stdout and "speed ratio ours / sb3" in completed.stdout
     assert (output / "report.md").is_file() and (output / "curves_ppo_CartPole-v1.png").stat().st_size > 0
 
