@@ -132,3 +132,24 @@ def test_evaluation_cuts_episodes_of_envs_without_a_time_limit():
     unlimited = lambda: gym.make("CartPole-v1", max_episode_steps=None).unwrapped  # noqa: E731
     result = agent.evaluate(3, env=unlimited, max_episode_steps=5)
     assert (result.lengths <= 5).all() and len(result.returns) == 3
+
+
+def test_train_refuses_a_full_or_read_only_destination_before_training(tmp_path, capsys, monkeypatch):
+    """A full disk or a read-only filesystem found after hours of training would lose the run."""
+    import errno
+    import shutil
+
+    from agents_zoo.core import cli_args
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(cli_args.shutil, "disk_usage", lambda path: usage._replace(free=1024))
+    assert main(["train", "ppo", "CartPole-v1", "--steps", "10000000", "--save", str(tmp_path / "m.zip")]) == 2
+    assert "only 0.0 MiB free on its filesystem, expected at least 64 MiB" in one_error_line(capsys)
+    monkeypatch.undo()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(cli_args.tempfile, "NamedTemporaryFile", read_only)
+    assert main(["train", "ppo", "CartPole-v1", "--steps", "10000000", "--save", str(tmp_path / "m.zip")]) == 2
+    assert "cannot be written: Read-only file system" in one_error_line(capsys)

@@ -83,9 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in EXTERNAL_COMMANDS:
         return _run_external(argv)
     args = build_parser().parse_args(argv)
+    quiet_known_env_warnings()
     import_tensorflow_quietly()  # after parsing: --help stays fast
     commands = {"list": cmd_list, "train": cmd_train, "evaluate": cmd_evaluate}
     return run_with_error_boundary(args.command, lambda: commands[args.command](args))
+
+
+def quiet_known_env_warnings() -> None:
+    """seals declares float64 Box bounds, and gymnasium warns about casting them to float32 at
+    every env it builds (four lines each time); the bounds are exact in float32 and the warning
+    says nothing the user can act on."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*Box (low|high)'s precision lowered by casting to float32")
 
 
 # What a user's input can cause: a bad value or file (ValueError: our config, archive, env-id and
@@ -136,6 +146,7 @@ def _run_external(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="agents-zoo")
     module.add_subcommand(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
+    quiet_known_env_warnings()
     if argv[0] in TENSORFLOW_COMMANDS:
         import_tensorflow_quietly()
     command = " ".join(argv[:2]) if len(argv) > 1 and not argv[1].startswith("-") else argv[0]
