@@ -182,7 +182,11 @@ class FrameReplayBuffer:
         One window serves both stacks because the next observation belongs to the same episode
         and its age is one more (capped at k - 1), so both pad from the same first slot.
         """
-        offsets = np.arange(-(self.stack - 1), 2)
+        return self._frames_before(env_index, slot_index, newest_offset=1)
+
+    def _frames_before(self, env_index: np.ndarray, slot_index: np.ndarray, newest_offset: int) -> np.ndarray:
+        """Frames of slots s - k + 1 .. s + newest_offset, padded at the episode's first frame."""
+        offsets = np.arange(-(self.stack - 1), newest_offset + 1)
         episode_first = slot_index - self.ages[env_index, slot_index]
         window = np.maximum(slot_index[:, None] + offsets, episode_first[:, None])
         frames = self.frames[env_index[:, None], window % self.slots]
@@ -192,12 +196,7 @@ class FrameReplayBuffer:
 
     def stacks_at(self, env_index: np.ndarray, slot_index: np.ndarray) -> np.ndarray:
         """The observations whose newest frames are in slots ``slot_index``, as (n, k * C, H, W)."""
-        offsets = np.arange(-(self.stack - 1), 1)
-        episode_first = slot_index - self.ages[env_index, slot_index]
-        window = np.maximum(slot_index[:, None] + offsets, episode_first[:, None])
-        frames = self.frames[env_index[:, None], window % self.slots]
-        if self.padding == "zero":
-            frames[(slot_index[:, None] + offsets) < episode_first[:, None]] = 0
+        frames = self._frames_before(env_index, slot_index, newest_offset=0)
         return frames.reshape(len(slot_index), *self.observation_shape)
 
     def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None,
