@@ -22,18 +22,19 @@ import numpy as np
 from benchmarks import stats
 from benchmarks.config import REFERENCE_LIBRARY
 from benchmarks.harness import RESULTS_FILE, load_records
-from benchmarks.report import LIBRARY_DISTRIBUTION, library_of, run_label
+from benchmarks.report import LIBRARY_DISTRIBUTION, run_speeds, library_of, run_label
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- headline-table -->", "<!-- /headline-table -->"
+CPU_SPEED = "cpu_steps_per_second"
 HEADER = ["| what | ours | reference | CPU steps/s ratio | results |", "|---|---|---|---|---|"]
 
 
 def _summary(runs: list[dict[str, Any]], target: float | None) -> str:
     finals = np.array([r["final"]["mean"] for r in runs])
-    cpu = [r["timing"]["cpu_steps_per_second"] for r in runs if r["timing"].get("cpu_steps_per_second")]
-    parts = [f"{np.mean(cpu):,.0f} CPU steps/s" if cpu else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
+    cpu = run_speeds(runs, CPU_SPEED)
+    parts = [f"{cpu.mean():,.0f} CPU steps/s" if cpu.size else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
     if target is not None and target > 0:  # "solved": within 5% of the target return
         parts.append(f"{int(np.sum(finals >= 0.95 * target))}/{len(runs)} seeds >= {0.95 * target:g}")
     return ", ".join(parts)
@@ -70,11 +71,9 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
                 variant = label[len("ours"):]
                 what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seed{'s' if seeds > 1 else ''}"
                 ratio = "n/a"
-                ours_cpu = [r["timing"]["cpu_steps_per_second"] for r in ours if r["timing"].get("cpu_steps_per_second")]
-                theirs_cpu = [r["timing"]["cpu_steps_per_second"] for r in theirs
-                              if r["timing"].get("cpu_steps_per_second")]
-                if ours_cpu and theirs_cpu:
-                    ratio = stats.ratio_of_means(np.array(ours_cpu), np.array(theirs_cpu), reps).format(2) + "x"
+                ours_cpu, theirs_cpu = run_speeds(ours, CPU_SPEED), run_speeds(theirs, CPU_SPEED)
+                if ours_cpu.size and theirs_cpu.size:
+                    ratio = stats.ratio_of_means(ours_cpu, theirs_cpu, reps).format(2) + "x"
                 reference_text = (f"{reference} {_version(theirs, reference)}: {_summary(theirs, target)}"
                                   if theirs else "not run")
                 rows.append(f"| {what} | {_summary(ours, target)} | {reference_text} | {ratio} | "

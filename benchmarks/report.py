@@ -52,7 +52,7 @@ def _finals(runs: list[dict[str, Any]]) -> np.ndarray:
     return np.array([r["final"]["mean"] for r in runs])
 
 
-def _speeds(runs: list[dict[str, Any]], field: str = "steps_per_second") -> np.ndarray:
+def run_speeds(runs: list[dict[str, Any]], field: str = "steps_per_second") -> np.ndarray:
     """Steps/s by wall clock (``steps_per_second``) or by process CPU time (``cpu_steps_per_second``)."""
     return np.array([r["timing"][field] for r in runs if r["timing"].get(field)])
 
@@ -132,7 +132,7 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
     for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
         runs = libraries[library]
         finals = _finals(runs)
-        speeds, cpu_speeds = _speeds(runs), _speeds(runs, "cpu_steps_per_second")
+        speeds, cpu_speeds = run_speeds(runs), run_speeds(runs, "cpu_steps_per_second")
         row = f"| {display_label(library, runs)} | {len(runs)} | {finals.mean():.1f} +- {finals.std():.1f} |"
         row += f" {stats.iqm_interval(finals, reps).format()} |"
         if normalizable:
@@ -155,7 +155,7 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
         improvement = stats.probability_of_improvement(_finals(ours), _finals(theirs), reps)
         lines.append(f"- P({label} > {reference}) = {improvement.format(2)}")
         for field, what in (("steps_per_second", "wall-clock steps/s"), ("cpu_steps_per_second", "CPU-time steps/s")):
-            ours_speed, reference_speed = _speeds(ours, field), _speeds(theirs, field)
+            ours_speed, reference_speed = run_speeds(ours, field), run_speeds(theirs, field)
             if ours_speed.size and reference_speed.size:
                 ratio = stats.ratio_of_means(ours_speed, reference_speed, reps)
                 lines.append(f"- speed ratio {label} / {reference} ({what}) = {ratio.format(2)}")
