@@ -165,9 +165,9 @@ class QNetwork(keras.Model):
     """Features (flatten or Nature CNN) -> hidden MLP -> Q-values, optionally with a dueling head."""
 
     def __init__(self, observation_space: spaces.Space, n_actions: int, hidden_sizes: tuple[int, ...],
-                 activation: str, dueling: bool, name: str | None = None):
+                 activation: str, dueling: bool, name: str | None = None, compute_dtype: str = "float32"):
         super().__init__(name=name)
-        self.features = networks.make_features_extractor(observation_space)
+        self.features = networks.make_features_extractor(observation_space, compute_dtype)
         self.trunk = networks.MLP(hidden_sizes, activation, output_size=None)
         self.dueling = dueling
         self.advantage = networks.dense(n_actions, 1.0, name="advantage")
@@ -209,9 +209,10 @@ class DQN(BaseAgent):
         self.n_actions = int(self.action_space.n)
         self.uses_images = is_image_space(self.observation_space)
         hidden = cfg.cnn_hidden_sizes if self.uses_images else cfg.policy_hidden_sizes
-        self.q_net = QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling, name="q_net")
-        self.q_net_target = QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling,
-                                     name="q_net_target")
+        self.q_net, self.q_net_target = (
+            QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling, name=name,
+                     compute_dtype=cfg.compute_dtype)
+            for name in ("q_net", "q_net_target"))
         networks.build(self.q_net, self.observation_space)
         networks.build(self.q_net_target, self.observation_space)
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):

@@ -144,12 +144,12 @@ class ActorCritic(keras.Model):
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, hidden_sizes: Sequence[int],
-                 activation: str, log_std_init: float = 0.0, seed: int | None = None):
+                 activation: str, log_std_init: float = 0.0, seed: int | None = None, compute_dtype: str = "float32"):
         super().__init__(name="actor_critic")
         self.is_image = is_image_space(observation_space)
         self.discrete = isinstance(action_space, spaces.Discrete)
         self.action_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        self.features = make_features_extractor(observation_space)
+        self.features = make_features_extractor(observation_space, compute_dtype)
         hidden = () if self.is_image else tuple(hidden_sizes)
         self.policy_net = MLP(hidden, activation, self.action_dim, output_gain=0.01, seed=derive_seed(seed, 11), name="policy_net")
         self.value_net = MLP(hidden, activation, 1, output_gain=1.0, seed=derive_seed(seed, 12), name="value_net")
@@ -360,7 +360,7 @@ class OnPolicyAgent(BaseAgent):
             raise ValueError(f"normalize_observation needs a vector Box observation space, got {self.observation_space} "
                              "(images are scaled by 1/255 inside the CNN)")
         model = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
-                            cfg.log_std_init, seed=self.seed)
+                            cfg.log_std_init, seed=self.seed, compute_dtype=cfg.compute_dtype)
         # MLP policies train one flat parameter vector (same init, same math, far fewer graph ops).
         self.policy: ActorCritic | FlatActorCritic = model if image else FlatActorCritic(model, self.observation_space)
         self.optimizer = self._make_optimizer()

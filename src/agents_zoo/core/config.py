@@ -33,8 +33,12 @@ class AgentConfig:
     policy_hidden_sizes: tuple[int, ...] = field((64, 64), doc="hidden layer sizes of the MLP networks")
     activation: str = field("tanh", doc="activation of the MLP hidden layers: tanh or relu")
     detect_nonfinite: bool = field(False, doc="stop with the step number if an observation or reward is NaN/inf")
+    compute_dtype: str = field("float32", doc="math of image (Nature CNN) networks: float32; bfloat16 (float32 weights, "
+                                              "heads and losses, bf16 convolutions: for CPUs with AVX512_BF16/AMX and "
+                                              "Ampere+ GPUs); auto: bfloat16 where the hardware has it")
 
     ACTIVATIONS: ClassVar[tuple[str, ...]] = ("tanh", "relu", "elu", "gelu")
+    COMPUTE_DTYPES: ClassVar[tuple[str, ...]] = ("float32", "bfloat16", "auto")
 
     def __post_init__(self) -> None:
         # Coerce lists from JSON back to tuples so saved and fresh configs compare equal.
@@ -51,6 +55,7 @@ class AgentConfig:
         if not isinstance(sizes, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(f"policy_hidden_sizes must be a tuple of positive ints, got {sizes!r}")
         check_choice(self, "activation", self.ACTIVATIONS)
+        check_choice(self, "compute_dtype", self.COMPUTE_DTYPES)
         check_bool(self, "detect_nonfinite")
 
     # ------------------------------------------------------------------ conversions

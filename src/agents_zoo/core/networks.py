@@ -16,6 +16,7 @@ import tensorflow as tf
 from gymnasium import spaces
 from keras import layers
 
+from agents_zoo.core.config import AgentConfig
 from agents_zoo.core.spaces import UnsupportedSpaceError, image_is_channel_first, is_image_space
 
 HIDDEN_GAIN = math.sqrt(2.0)
@@ -25,9 +26,10 @@ def orthogonal(gain: float, seed: int | None = None) -> keras.initializers.Initi
     return keras.initializers.Orthogonal(gain=gain, seed=seed)
 
 
-def dense(units: int, gain: float, activation: str | None = None, name: str | None = None, seed: int | None = None) -> layers.Dense:
+def dense(units: int, gain: float, activation: str | None = None, name: str | None = None, seed: int | None = None,
+          dtype: str | None = None) -> layers.Dense:
     return layers.Dense(units, activation=activation, kernel_initializer=orthogonal(gain, seed),
-                        bias_initializer="zeros", name=name)
+                        bias_initializer="zeros", name=name, dtype=dtype)
 
 
 class MLP(keras.Model):
@@ -71,28 +73,65 @@ def numpy_mlp(stack: list[tuple[np.ndarray, np.ndarray, str | None]], x: np.ndar
     return x
 
 
+def hardware_has_bfloat16() -> bool:
+    """Whether bf16 matrix math runs natively here: a GPU of compute capability >= 8.0 (Ampere),
+    or an x86 CPU with AVX512_BF16 or AMX-BF16, which oneDNN uses for convolutions and matmuls.
+    Elsewhere TF emulates bf16 and it is slower than float32."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if capability >= (8, 0):
+            return True
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:  # not Linux: no cheap way to ask, so stay on float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def image_dtype_policy(compute_dtype: str) -> str:
+    """The Keras dtype policy of the Nature CNN for an agent's ``compute_dtype`` setting.
+
+    ``bfloat16`` is Keras' ``mixed_bfloat16``: float32 variables (the optimizer updates float32
+    master weights), bf16 convolutions and matmuls; the heads and the losses stay float32. bf16
+    keeps float32's exponent range, so unlike float16 it needs no loss scaling.
+    """
+    if compute_dtype not in AgentConfig.COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype must be one of {', '.join(map(repr, AgentConfig.COMPUTE_DTYPES))}, "
+                         f"got {compute_dtype!r}")
+    if compute_dtype == "auto":
+        compute_dtype = "bfloat16" if hardware_has_bfloat16() else "float32"
+    return "mixed_bfloat16" if compute_dtype == "bfloat16" else "float32"
+
+
 class NatureCNN(keras.Model):
     """Mnih et al. 2015 (Nature) encoder: uint8 frames in, a 512-feature vector out.
 
     Frames stay uint8 in storage and are scaled to [0, 1] here, so replay buffers hold bytes.
+    ``dtype_policy`` "mixed_bfloat16" runs the convolutions and the feature layer in bf16 (see
+    ``image_dtype_policy``); the 512 features come out in that dtype and the float32 heads cast
+    them back.
     """
 
-    def __init__(self, observation_space: spaces.Box, features_dim: int = 512, name: str | None = None):
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 512, name: str | None = None,
+                 dtype_policy: str = "float32"):
         super().__init__(name=name)
         if len(observation_space.shape) != 3:
             raise UnsupportedSpaceError(f"NatureCNN needs (C, H, W) or (H, W, C) images, got shape {observation_space.shape}")
         self.channel_first = image_is_channel_first(observation_space)
         self.scale = 1.0 / 255.0 if observation_space.dtype == np.uint8 else 1.0
+        self.compute = tf.bfloat16 if dtype_policy == "mixed_bfloat16" else tf.float32
         self.convs = [
-            layers.Conv2D(32, 8, strides=4, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
-            layers.Conv2D(64, 4, strides=2, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
-            layers.Conv2D(64, 3, strides=1, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN)),
+            layers.Conv2D(filters, kernel, strides=stride, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN),
+                          dtype=dtype_policy)
+            for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1))
         ]
-        self.flatten = layers.Flatten()
-        self.features = dense(features_dim, HIDDEN_GAIN, "relu")
+        self.flatten = layers.Flatten(dtype=dtype_policy)
+        self.features = dense(features_dim, HIDDEN_GAIN, "relu", dtype=dtype_policy)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        x = tf.cast(inputs, tf.float32) * self.scale
+        # uint8 pixels are exact in bf16 (8 significant bits hold 0..256), so one cast suffices.
+        x = tf.cast(inputs, self.compute) * tf.cast(self.scale, self.compute)
         if self.channel_first:
             x = tf.transpose(x, [0, 2, 3, 1])  # NCHW -> NHWC for CPU kernels
         for conv in self.convs:
@@ -113,9 +152,10 @@ class FlattenFeatures(keras.Model):
         return tf.reshape(tf.cast(inputs, tf.float32), [tf.shape(inputs)[0], -1])
 
 
-def make_features_extractor(observation_space: spaces.Space) -> keras.Model:
+def make_features_extractor(observation_space: spaces.Space, compute_dtype: str = "float32") -> keras.Model:
+    """NatureCNN for images (in ``compute_dtype``, see ``image_dtype_policy``), else flatten."""
     if is_image_space(observation_space):
-        return NatureCNN(observation_space)
+        return NatureCNN(observation_space, dtype_policy=image_dtype_policy(compute_dtype))
     if isinstance(observation_space, (spaces.Box, spaces.Discrete)):
         return FlattenFeatures(observation_space)
     raise UnsupportedSpaceError(f"no feature extractor for observation space {observation_space}")

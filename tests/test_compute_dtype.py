@@ -1,0 +1,57 @@
+"""The ``compute_dtype`` setting: bf16 image networks keep float32 weights, heads and losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from gymnasium import spaces
+
+import agents_zoo
+from agents_zoo.core.networks import NatureCNN, build, image_dtype_policy
+from wrappers.fake_envs import RandomImageEnv
+
+FRAMES = spaces.Box(0, 255, (4, 84, 84), np.uint8)
+
+
+def test_bfloat16_cnn_matches_float32_with_the_same_weights():
+    full, mixed = NatureCNN(FRAMES), NatureCNN(FRAMES, dtype_policy="mixed_bfloat16")
+    build(full, FRAMES)
+    build(mixed, FRAMES)
+    mixed.set_weights(full.get_weights())
+    assert all(v.dtype == tf.float32 for v in mixed.variables)  # float32 master weights
+    frames = np.random.default_rng(0).integers(0, 256, (16, *FRAMES.shape), dtype=np.uint8)
+    exact = full(tf.constant(frames)).numpy()
+    approximate = mixed(tf.constant(frames))
+    assert approximate.dtype == tf.bfloat16
+    # bf16 keeps 8 significant bits: relative error ~2**-8 per op, a few ops deep
+    scale = np.abs(exact).max()
+    np.testing.assert_allclose(tf.cast(approximate, tf.float32).numpy(), exact, atol=0.03 * scale)
+
+
+def test_compute_dtype_choices():
+    assert image_dtype_policy("float32") == "float32"
+    assert image_dtype_policy("bfloat16") == "mixed_bfloat16"
+    assert image_dtype_policy("auto") in ("float32", "mixed_bfloat16")
+    with pytest.raises(ValueError, match=r"compute_dtype must be one of 'float32', 'bfloat16', 'auto', got 'fp16'"):
+        image_dtype_policy("fp16")
+    with pytest.raises(ValueError, match=r"compute_dtype must be one of 'float32', 'bfloat16', 'auto', got 'float16'"):
+        agents_zoo.make("ppo", "CartPole-v1", compute_dtype="float16")
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn"])
+def test_bfloat16_agents_train_save_and_load_on_frames(algo, tmp_path):
+    kwargs = {"ppo": dict(n_envs=2, n_steps=16, batch_size=16, n_epochs=1),
+              "a2c": dict(n_envs=2, n_steps=5),
+              "dqn": dict(buffer_size=200, learning_starts=32, batch_size=8, train_freq=4, deduplicate_frames=False)}[algo]
+    agent = agents_zoo.make(algo, lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20), seed=0,
+                            compute_dtype="bfloat16", **kwargs)
+    agent.learn(64)
+    network = agent.q_net if algo == "dqn" else agent.policy
+    assert all(v.dtype == tf.float32 for v in network.variables)
+    observation = RandomImageEnv(shape=FRAMES.shape).reset(seed=0)[0]
+    action, _ = agent.predict(observation, deterministic=True)
+    agent.save(tmp_path / "agent.zip")
+    loaded = agents_zoo.load(tmp_path / "agent.zip")
+    assert loaded.config.compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(loaded.predict(observation, deterministic=True)[0], action)
