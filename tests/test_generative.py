@@ -7,21 +7,20 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-import generative  # noqa: E402
-from generative import adversarial, cli, common, data  # noqa: E402
-from generative.cyclegan import (  # noqa: E402
+import generative
+from generative import adversarial, cli, common, data
+from generative.cyclegan import (
     AutoencoderTranslator, CycleGAN, CycleGANConfig, cycle_consistency_loss, peak_signal_to_noise_ratio,
     unpaired_dataset,
 )
-from generative.dbvae import (  # noqa: E402
+from generative.dbvae import (
     DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, latent_sampling_probabilities, make_rare_subgroup_task,
     transform_frames,
 )
-from generative.gan import GAN, GANConfig, MinibatchStdDev, SpectralConv2D  # noqa: E402
-from generative.vae import VAE, VAEConfig, kl_divergence  # noqa: E402
+from generative.gan import GAN, GANConfig, MinibatchStdDev, SpectralConv2D
+from generative.vae import VAE, VAEConfig, kl_divergence
 
 SIZE = 16
 SHAPE = (3, SIZE, SIZE)

@@ -33,7 +33,7 @@ EVIL_MODULE = f"import pathlib\npathlib.Path({MARKER!r}).write_text('ran')\n"
 MiB = 2**20
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- crafting archives
 def _rewrite(path, out, change_manifest=None, members=None):
     """Copy an archive, editing its manifest (a function of the dict) and/or replacing members."""
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:

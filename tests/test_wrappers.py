@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+
+import ale_py.env
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,11 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wrappers
-from wrappers import atari, atari_presets, frame_stack, image
+from wrappers import atari, atari_presets, frame_stack, image, registration
 from wrappers.fake_envs import RandomImageEnv
 from wrappers.frame_stack import gymnasium_frame_stack
-
-ale_py = pytest.importorskip("ale_py")
 
 EQUIVALENCE_GAMES = ("Pong", "Breakout")
 EQUIVALENCE_STEPS = 400
@@ -149,7 +150,25 @@ def test_preset_spaces_are_exact(preset, shape, dtype, high):
     for _ in range(20):
         assert obs.shape == shape and obs.dtype == dtype and space.contains(obs)
         obs, reward, *_ = env.step(env.action_space.sample())
-    assert reward in (-1.0, 0.0, 1.0) or preset == "gan"
+        if preset == "dqn":
+            assert reward in (-1.0, 0.0, 1.0)
+        else:  # the game's own points: Breakout scores 0, 1, 4 or 7 per brick
+            assert isinstance(reward, float) and reward >= 0 and reward.is_integer()
+
+
+def test_gan_preset_keeps_the_game_score_that_clipping_would_change():
+    """Same seed and actions: the gan preset's rewards are the game's points, clipping gives their sign."""
+    raw_env = atari_presets.make_atari_env("SpaceInvaders", "gan")
+    clipped_env = atari_presets.make_atari_env("SpaceInvaders", "gan", clip_reward=True)
+    actions = np.random.default_rng(0).integers(0, raw_env.action_space.n, size=200)
+    raw_env.reset(seed=0)
+    clipped_env.reset(seed=0)
+    raw, clipped = [], []
+    for action in actions:
+        raw.append(raw_env.step(int(action))[1])
+        clipped.append(clipped_env.step(int(action))[1])
+    assert max(raw) > 1.0  # Space Invaders aliens are worth 5 to 30 points
+    assert clipped == [float(np.sign(reward)) for reward in raw]
 
 
 @pytest.mark.parametrize("size", [84, 64, (50, 40), 1])
@@ -260,9 +279,47 @@ def test_vector_env_of_presets():
         atari_presets.make_atari_vector_env("Pong", num_envs=0)
 
 
-def test_public_names_import():
-    for name in wrappers.__all__:
-        assert getattr(wrappers, name) is not None
+# name -> (defining module, what it is): a wrapper class (its gymnasium base), another class, a
+# preset, or a function.
+PUBLIC_NAMES = {
+    "NoopReset": (atari, gym.Wrapper),
+    "MaxAndSkipObservation": (atari, gym.Wrapper),
+    "EpisodicLife": (atari, gym.Wrapper),
+    "FireReset": (atari, gym.Wrapper),
+    "ClipReward": (atari, gym.RewardWrapper),
+    "ResizeObservation": (image, gym.ObservationWrapper),
+    "GrayscaleObservation": (image, gym.ObservationWrapper),
+    "ChannelFirstObservation": (image, gym.ObservationWrapper),
+    "ScaleObservation": (image, gym.ObservationWrapper),
+    "FrameStackObservation": (frame_stack, gym.ObservationWrapper),
+    "LazyFrames": (frame_stack, type),
+    "AtariPreset": (atari_presets, type),
+    "DQN_PRESET": (atari_presets, atari_presets.AtariPreset),
+    "GAN_PRESET": (atari_presets, atari_presets.AtariPreset),
+    "make_atari_env": (atari_presets, "function"),
+    "make_atari_vector_env": (atari_presets, "function"),
+    "wrap_atari": (atari_presets, "function"),
+    "register_envs": (registration, "function"),
+    "list_env_ids": (registration, "function"),
+}
+
+
+def test_public_names_are_the_objects_their_modules_define():
+    assert wrappers.__all__ == sorted(PUBLIC_NAMES)
+    for name, (module, kind) in PUBLIC_NAMES.items():
+        value = getattr(wrappers, name)
+        assert value is getattr(module, name), name
+        if kind == "function":
+            assert inspect.isfunction(value) and value.__module__ == module.__name__, name
+        elif kind is type:
+            assert inspect.isclass(value) and value.__module__ == module.__name__, name
+        elif issubclass(kind, gym.Wrapper):
+            assert inspect.isclass(value) and issubclass(value, kind) and value.__module__ == module.__name__, name
+        else:
+            assert isinstance(value, kind), name
+    assert (wrappers.DQN_PRESET, wrappers.GAN_PRESET) == (atari_presets.PRESETS["dqn"], atari_presets.PRESETS["gan"])
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchWrapper'"):
+        wrappers.NoSuchWrapper
 
 
 # ------------------------------------------------------------------------------ frame stack properties

@@ -38,7 +38,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from agents_zoo.core.envs import FINAL_OBSERVATION_KEY, check_env_id, check_file_env_id, make_vec_env
+from agents_zoo.core.envs import check_env_id, check_file_env_id, make_vec_env
+from agents_zoo.core.episodes import run_episodes
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.serialization import ArchiveError, PickleRequiredError, ZipReader, atomic_open
 
@@ -309,8 +310,7 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
     """Roll ``policy`` out for ``n_episodes`` full episodes on ``env`` (an id or a factory).
 
     Episodes are spread over up to ``n_envs`` envs and acted in one batched ``predict`` call
-    per step; each env contributes its first ``ceil`` share, so short episodes do not
-    crowd out long ones (the bias SB3's evaluate_policy fixes in #402).
+    per step, by :func:`agents_zoo.core.episodes.run_episodes`.
     """
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
@@ -318,33 +318,14 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
     if isinstance(env, str):
         check_env_id(env)  # seals/... and module:EnvId ids register on import
     vec = make_vec_env(env, n_envs, derive_seed(seed, 4243) if seed is not None else None)
-    targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
-    counts = np.zeros(n_envs, dtype=np.int64)
-    current = [{"obs": [], "acts": [], "rews": []} for _ in range(n_envs)]
-    episodes: list[dict[str, Any]] = []
-    obs, _ = vec.reset(seed=derive_seed(seed, 4243))
     try:
-        while (counts < targets).any():
-            actions, _ = policy.predict(np.asarray(obs), deterministic=deterministic)
-            actions = np.asarray(actions)
-            next_obs, rewards, terminated, truncated, infos = vec.step(actions)
-            for i in range(n_envs):
-                if counts[i] >= targets[i]:
-                    continue
-                current[i]["obs"].append(np.array(obs[i]))
-                current[i]["acts"].append(np.array(actions[i]))
-                current[i]["rews"].append(float(rewards[i]))
-                if terminated[i] or truncated[i]:
-                    final = infos[FINAL_OBSERVATION_KEY][i]
-                    episodes.append({"obs": np.stack([*current[i]["obs"], np.asarray(final)]),
-                                     "acts": np.stack(current[i]["acts"]), "terminal": bool(terminated[i]),
-                                     "rews": np.asarray(current[i]["rews"], np.float32)})
-                    current[i] = {"obs": [], "acts": [], "rews": []}
-                    counts[i] += 1
-            obs = next_obs
+        episodes = run_episodes(vec, lambda obs: policy.predict(obs, deterministic=deterministic)[0], n_episodes,
+                                seed=derive_seed(seed, 4243), record=True)
     finally:
         vec.close()
-    return Demonstrations.from_episodes(episodes)
+    return Demonstrations.from_episodes([{"obs": episode.observations, "acts": episode.actions,
+                                          "terminal": episode.terminated, "rews": episode.rewards}
+                                         for episode in episodes])
 
 
 def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_000, seed: int = 0,
@@ -359,10 +340,10 @@ def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_0
     config = dict(config or {})
     check_env_id(env_id)
     if trainer == "ppo":
-        import agents_zoo
+        from agents_zoo import registry
 
         n_envs = config.pop("n_envs", 8)
-        agent = agents_zoo.make("ppo", env_id, seed=seed, verbose=verbose, n_envs=n_envs, **config)
+        agent = registry.make("ppo", env_id, seed=seed, verbose=verbose, n_envs=n_envs, **config)
         return agent.learn(total_timesteps)
     sb3_class = _sb3_class(trainer)
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -383,9 +364,9 @@ def load_expert(path: str | os.PathLike, trainer: str = "ppo") -> Any:
     if trainer not in EXPERT_TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
     if trainer == "ppo":
-        import agents_zoo
+        from agents_zoo.core.base import BaseAgent
 
-        return agents_zoo.load(str(path))
+        return BaseAgent.load(str(path))
     from agents_zoo.core.serialization import load_archive
 
     try:

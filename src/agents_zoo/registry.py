@@ -8,11 +8,12 @@ it and its error, and every other agent still loads.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
+
+from agents_zoo.core.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "agents_zoo.agents"
 
@@ -117,8 +118,7 @@ def get_spec(name: str) -> AgentSpec:
     specs = agent_specs()
     if name not in specs:
         known = sorted(specs)
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, known, sentence=True)
         raise UnknownAgentError(f"unknown agent {name!r}.{hint} Known agents: {', '.join(known) or 'none'}")
     spec = specs[name]
     if spec.factory is None:

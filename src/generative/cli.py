@@ -1,7 +1,7 @@
 """``agents-zoo generative train MODEL ...``: train a generative model on Atari frames.
 
-The lead's CLI calls :func:`add_subcommand` with its subparsers and :func:`run` with the parsed
-arguments. TensorFlow is imported only inside :func:`run`, so ``--help`` stays fast.
+The ``agents-zoo`` command line (:mod:`agents_zoo.cli`) calls :func:`add_subcommand` with its
+subparsers and :func:`run` with the parsed arguments. TensorFlow is imported only inside :func:`run`, so ``--help`` stays fast.
 
 Example:
     agents-zoo generative train vae --envs Pong Breakout --steps 500 --out runs/vae

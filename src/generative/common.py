@@ -1,5 +1,6 @@
-"""Plumbing shared by every generative model: seeding, the channel-first boundary, safe
-save/load, image grids as PNG, and a TensorBoard callback for losses and sample grids.
+"""Plumbing shared by every generative model: the channel-first boundary, safe save/load, image
+grids as PNG, and a TensorBoard callback for losses and sample grids. Seeding is
+:func:`agents_zoo.core.seeding.seed_everything`, also importable from here.
 
 Models take images channel-first ``(N, C, H, W)`` in ``[0, 1]`` (the layout of the Atari
 "gan" preset), but TensorFlow's CPU convolutions only implement NHWC, so every model
@@ -22,15 +23,10 @@ import tensorflow as tf
 from agents_zoo.core.config import check_json_numbers
 from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.restore_checks import check_finite_arrays
+from agents_zoo.core.seeding import seed_everything  # noqa: F401 - generative.seed_everything
 from agents_zoo.core.serialization import ArchiveError, atomic_save, load_archive, save_archive
 
 ARCHIVE_KIND_PREFIX = "generative/"
-
-
-# ----------------------------------------------------------------------------- seeding
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow once, the same way in every entry point."""
-    keras.utils.set_random_seed(int(seed))
 
 
 # ----------------------------------------------------------------------------- shapes

@@ -4,7 +4,7 @@
     agent = GAIL("seals/CartPole-v0", demonstrations=demos, seed=0)
     agent.learn(200_000); agent.evaluate(10)
 
-A discriminator D(s, a) (the shared adversarial block of :mod:`generative.adversarial`) learns
+A discriminator D(s, a) (the shared adversarial block of :mod:`agents_zoo.core.adversarial`) learns
 to tell expert (observation, action) pairs from the policy's; PPO is trained on a reward
 derived from its logit. Each round follows Algorithm 1 of the paper: collect one PPO rollout,
 take ``n_disc_updates_per_round`` discriminator steps on expert vs. policy batches, relabel the
@@ -31,7 +31,7 @@ stalled seeds spin the pole through upright (the env never terminates) while D k
 accuracy 1.0. A gradient penalty, a PPO entropy bonus, the logit reward or fewer D steps did not
 fix it; the generator did: RL-Zoo's CartPole PPO on small rounds (8 x 32 steps, 20 epochs, lr
 1e-3, gamma 0.98, GAE 0.8) with one D step per round reaches 475 on 5 of 5 seeds in 35k-53k
-steps (``OUR_GAIL`` in benchmarks/bench_gail.py; benchmarks/results/gail_tuning_seals_CartPole-v0.md).
+steps (``benchmarks/results/gail_seals_CartPole-v0.md``).
 Rule of thumb: give GAIL the PPO settings that learn the env from its true reward, and keep D to
 about one step per few hundred env steps.
 
@@ -66,13 +66,13 @@ import tensorflow as tf
 from gymnasium import spaces
 
 from agents_zoo.agents.ppo import PPO, PPOConfig
+from agents_zoo.core import adversarial
 from agents_zoo.core.base import loading_from_file
 from agents_zoo.core.config import check_bool, check_choice, check_int, check_number, check_positive, field
 from agents_zoo.core.networks import preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
 from agents_zoo.core.optimizers import TorchStyleOptimizer
 from agents_zoo.demonstrations import Demonstrations, from_trajectories, load_demonstrations
-from generative import adversarial
 
 REWARD_FORMS = ("gail", "log_d", "logit", "mirror")
 

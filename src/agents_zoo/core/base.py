@@ -37,6 +37,7 @@ from agents_zoo.core.envs import (
     env_id_of,
     make_vec_env,
 )
+from agents_zoo.core.episodes import run_episodes
 from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.logger import Logger
 from agents_zoo.core.restore_checks import ENV_STATE_PREFIXES, check_finite_arrays, check_restored_arrays
@@ -250,44 +251,13 @@ class BaseAgent:
             raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
         eval_env = self._evaluation_env(env, n_episodes, render)
         self._check_evaluation_spaces(eval_env, env)
-        n = eval_env.num_envs
-        # Spread the episodes over the envs up front, so short episodes do not dominate (SB3 #402).
-        targets = np.array([(n_episodes + i) // n for i in range(n)])
-        counts = np.zeros(n, dtype=np.int64)
-        running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-        returns, episode_lengths = [], []
-        obs, _ = eval_env.reset(seed=derive_seed(self.seed if seed is None else seed, 7919))
-        while (counts < targets).any():
-            actions = self._predict(np.asarray(obs), deterministic)
-            obs, rewards, terminated, truncated, _ = eval_env.step(actions)
-            running += rewards
-            lengths += 1
-            cut = lengths >= limit
-            for i in np.flatnonzero(np.logical_or(np.logical_or(terminated, truncated), cut)):
-                if counts[i] < targets[i]:
-                    returns.append(running[i])
-                    episode_lengths.append(lengths[i])
-                    counts[i] += 1
-                running[i], lengths[i] = 0.0, 0
-            if cut.any() and not (terminated | truncated)[cut].all():
-                # The cut envs are still mid-episode: start them afresh, as a time limit would.
-                obs = self._reset_cut_envs(eval_env, obs, cut & ~(terminated | truncated))
+        episodes = run_episodes(eval_env, lambda obs: self._predict(obs, deterministic), n_episodes,
+                                seed=derive_seed(self.seed if seed is None else seed, 7919), max_episode_steps=limit)
         if env is not None and eval_env is not env:
             eval_env.close()
-        returns_array = np.array(returns, dtype=np.float64)
-        return EvalResult(float(returns_array.mean()), float(returns_array.std()), returns_array,
-                          np.array(episode_lengths))
-
-    @staticmethod
-    def _reset_cut_envs(eval_env: VectorEnv, obs: np.ndarray, cut: np.ndarray) -> np.ndarray:
-        obs = np.array(obs)
-        for i in np.flatnonzero(cut):
-            envs = getattr(eval_env, "envs", None)
-            if envs is None:
-                raise RuntimeError("an evaluation episode ran past max_episode_steps on a vector env whose envs "
-                                   "cannot be reset one by one; give the env a TimeLimit")
-            obs[i] = envs[i].reset()[0]
-        return obs
+        returns = np.array([episode.episode_return for episode in episodes], dtype=np.float64)
+        return EvalResult(float(returns.mean()), float(returns.std()), returns,
+                          np.array([episode.length for episode in episodes], dtype=np.int64))
 
     def _check_evaluation_spaces(self, eval_env: VectorEnv, env: Any) -> None:
         """An env given for evaluation must have the spaces the model was trained on."""

@@ -9,11 +9,12 @@ with a ``ValueError`` that names the field, the value and what was expected.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import typing
 from typing import Any, ClassVar, TypeVar
+
+from agents_zoo.core.suggest import did_you_mean
 
 ConfigT = TypeVar("ConfigT", bound="AgentConfig")
 
@@ -75,8 +76,7 @@ class AgentConfig:
         known = cls.field_names()
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, known)
                 raise ValueError(f"unknown setting {key!r} for {cls.__name__}{hint} Known settings: {', '.join(known)}")
         hints = cls._hints()
         checked = {key: _check_type(cls.__name__, key, value, hints[key]) for key, value in values.items()}

@@ -24,7 +24,7 @@ What ``restore`` accepts from a file is an allow-list; the file only supplies va
 - Only episode state may differ from the live env. A field is episode state when the layer's
   class or one of its bases assigns it (``self.x = ...``, ``self.x += ...``, ``self.x[i] = ...``,
   ``setattr(self, "x", ...)``) in a method other than ``__init__``: ``reset``, ``step`` and the
-  helpers that keep the episode going. Every other field is set up once when the env is made
+  methods they call to keep the episode going. Every other field is set up once when the env is made
   (physics constants, limits, modes) and is a constant of the env: its saved value must equal
   the live one. Where a class's source cannot be read, all its fields count as constants.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from typing import Any, Callable, Union
 
@@ -12,6 +11,7 @@ from gymnasium.vector import SyncVectorEnv, VectorEnv
 
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.serialization import ArchiveError
+from agents_zoo.core.suggest import did_you_mean
 
 EnvLike = Union[str, gym.Env, VectorEnv, Callable[[], gym.Env]]
 
@@ -125,8 +125,7 @@ def check_env_id(env_id: str, *, source: str | os.PathLike | None = None) -> Non
         raise UnregisteredFileEnvIdError(f"{where}env_id {env_id!r} is not a registered environment id; a file may "
                                          f"name only registered ids (gymnasium's, ours) or ids of the known env "
                                          f"packages ({known})")
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    hint = did_you_mean(env_id, gym.registry, n=3)
     raise UnknownEnvError(f"unknown environment id {env_id!r}{hint} (see `agents-zoo list` for our ids)")
 
 

@@ -1,4 +1,5 @@
-"""One seeding helper, used the same way everywhere (CleanRL habit)."""
+"""Seeding: one function seeds Python, NumPy, TensorFlow and Keras for the agents and the generative
+models alike (as CleanRL scripts do), and per-component seeds are derived from one run seed."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def errors_name_the_file(path: str | os.PathLike, error: type[ArchiveError] = Ar
                     f"{': ' + detail if detail else ''}") from None
 
 
-# ----------------------------------------------------------------------------- JSON helpers
+# ----------------------------------------------------------------------------- JSON conversion
 def to_jsonable(value: Any) -> Any:
     """Convert NumPy scalars/arrays and tuples so ``json.dumps`` accepts them."""
     if isinstance(value, dict):
