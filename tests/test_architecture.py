@@ -43,6 +43,7 @@ MODULES = {
     # ---------------------------------------------------------------- foundation (no TensorFlow)
     "agents_zoo.core": "foundation",
     "agents_zoo.core.serialization": "foundation",   # the archive format, atomic writes
+    "agents_zoo.core.saved_variables": "foundation",  # variables saved by name; old positional files
     "agents_zoo.core.temporary": "foundation",
     "agents_zoo.core.load_limits": "foundation",
     "agents_zoo.core.restore_checks": "foundation",
@@ -84,6 +85,7 @@ MODULES = {
     "wrappers.image": "wrappers",
     "wrappers.frame_stack": "wrappers",
     "wrappers.atari_presets": "wrappers",
+    "wrappers.ale_vector": "wrappers",
     "wrappers.fake_envs": "wrappers",
     "generative": "generative",
     "generative.adversarial": "generative",

@@ -186,20 +186,60 @@ def make_atari_env(
     return wrap_atari(base_env, settings)
 
 
-def make_atari_vector_env(
-    game_or_id: str, num_envs: int, preset: str | AtariPreset = "dqn", **overrides: Any
-) -> gym.vector.SyncVectorEnv:
-    """A ``SyncVectorEnv`` of ``num_envs`` preprocessed copies (seed it with ``reset(seed=...)``).
+BACKENDS = ("auto", "python", "ale")
+"""Vector env backends of :func:`make_atari_vector_env`."""
 
-    Synchronous on purpose: on a 2-core machine one emulator step is cheaper than a process hop.
+
+def make_atari_vector_env(
+    game_or_id: str,
+    num_envs: int,
+    preset: str | AtariPreset = "dqn",
+    *,
+    backend: str = "python",
+    num_threads: int | None = None,
+    **overrides: Any,
+) -> gym.vector.VectorEnv:
+    """``num_envs`` preprocessed copies of a game, resetting ended episodes in the same step.
+
+    Seed it with ``reset(seed=...)``. ``backend``:
+
+    - ``"python"`` (default): a ``SyncVectorEnv`` of :func:`make_atari_env` (our wrapper chain,
+      SB3's ``AtariWrapper`` semantics). Synchronous on purpose: on a 2-core machine one emulator
+      step is cheaper than a process hop.
+    - ``"ale"``: ale-py's C++ ``AtariVectorEnv`` (ale-py >= 0.12), whose threads step the
+      emulators while Python runs on; same observations (shape, dtype, layout, pixels), rewards
+      and flags within an episode, a different reset sequence (see :mod:`wrappers.ale_vector`).
+      ``num_threads`` sets its thread count. Raises when ale-py is too old or a setting does not fit.
+    - ``"auto"``: ``"ale"`` when it is available and takes the settings, else ``"python"``.
+
+    The default stays ``"python"`` because the C++ env cannot express the preset's reset: it
+    presses FIRE before its no-ops instead of after, and continues after a lost life without
+    the chain's no-op + FIRE, so in Breakout the agent must relaunch the ball itself. Opting in
+    changes what the agent sees at episode starts, not within episodes (tests/test_ale_vector.py).
 
     Example:
         >>> envs = make_atari_vector_env("Pong", num_envs=2)
         >>> envs.reset(seed=0)[0].shape
         (2, 4, 84, 84)
+        >>> make_atari_vector_env("Pong", num_envs=2, backend="python").single_observation_space
+        Box(0, 255, (4, 84, 84), uint8)
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if num_threads is not None and backend == "python":
+        raise ValueError("num_threads sets the threads of the 'ale' backend; the 'python' backend has none")
+    if backend != "python":
+        from wrappers import ale_vector
+
+        rom_id, preset_in_id = resolve_game(game_or_id)
+        settings = _preset_with(preset_in_id or preset, overrides)
+        try:
+            return ale_vector.make_ale_vector_env(rom_id, num_envs, settings, num_threads=num_threads)
+        except (ale_vector.AleVectorUnavailable, ale_vector.UnsupportedAtariSettings):
+            if backend == "ale":
+                raise
     from agents_zoo.core.envs import sync_vector_env  # same-step autoreset on every gymnasium version
 
     factory = functools.partial(make_atari_env, game_or_id, preset, **overrides)
