@@ -19,9 +19,11 @@ Run our agents and the reference implementations (stable-baselines3 for PPO/A2C/
 here by the [bench] extra; imitation 1.0.1 for GAIL, in a virtualenv of its own that the first
 GAIL run builds under ~/.cache/agents-zoo, since it needs gymnasium 0.29 and SB3 2.2.1) side by
 side: same env ids, hyperparameters (one config translated into both libraries' arguments:
---show-mapping) and seeds; every run in its own single-threaded process. Results are appended as JSON lines to OUTPUT/runs.jsonl as runs finish; running the
-same command again skips finished runs, so an interrupted sweep loses nothing. The report
-(OUTPUT/report.md, learning-curve PNGs) is printed at the end."""
+--show-mapping) and seeds; every run in its own process, single-threaded (the default
+protocol) or, where the config says "protocol": "whole-machine", alone on all cores with each
+library's recommended parallelism. Results are appended as JSON lines to OUTPUT/runs.jsonl as
+runs finish; running the same command again skips finished runs, so an interrupted sweep loses
+nothing. The report (OUTPUT/report.md, learning-curve PNGs) is printed at the end."""
 
 EPILOG = """\
 examples:
@@ -47,7 +49,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--output", metavar="DIR", type=Path,
                         help=f"results folder (default: {DEFAULT_OUTPUT_ROOT}/<config name>)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="runs at the same time (default 1; each run uses one thread)")
+                        help="single-thread runs at the same time (default 1; each uses one thread); "
+                             "whole-machine runs always run one at a time, after them")
     parser.add_argument("--executor", choices=("local", "ray"), default="local",
                         help="local process pool (default) or Ray")
     parser.add_argument("--address", metavar="ADDRESS",

@@ -16,10 +16,17 @@ with the same hyperparameters (translated by ``benchmarks.translate``) and the s
       ]
     }
 
-Top-level ``seeds`` and ``evaluation`` are defaults that an experiment may override. With
+Top-level ``seeds``, ``evaluation`` and ``protocol`` are defaults that an experiment may override. With
 ``random_baseline`` our ``random`` agent is evaluated once per (env, seed) to anchor the
 normalized scores. A bad key or value raises ``ConfigError`` naming where it is, the value and
 what was expected; unknown algorithm, library and env names come with the closest match.
+
+``protocol`` says how each run may use the machine: ``"single-thread"`` (the default) pins
+every run to one thread, so runs of several workers proceed side by side and steps/s measure
+the implementation; ``"whole-machine"`` runs each library as its documentation recommends on
+all the machine's cores (SB3 and imitation: ``SubprocVecEnv`` and ``torch.set_num_threads(cores)``;
+ours: TF's thread pools = cores and its vector env), one run at a time with nothing beside it.
+A list of both runs every experiment under each; the protocol is part of the run's key.
 """
 
 from __future__ import annotations
@@ -43,9 +50,11 @@ LIBRARIES_FOR_ALGORITHM = {"ppo": ("ours", "sb3"), "a2c": ("ours", "sb3"), "dqn"
 DISCRETE_ONLY = {"dqn"}
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "checkpoint_every", "headline",
-                  "experiments")
+                  "protocol", "experiments")
 EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "variants", "seeds", "evaluation",
-                   "target_return", "env_kwargs", "demonstrations", "checkpoint_every", "notes")
+                   "target_return", "env_kwargs", "demonstrations", "checkpoint_every", "protocol", "notes")
+SINGLE_THREAD, WHOLE_MACHINE = "single-thread", "whole-machine"
+PROTOCOLS = (SINGLE_THREAD, WHOLE_MACHINE)
 # Runs at least this long checkpoint by default, every tenth of their budget; shorter ones
 # restart cheaply. ``checkpoint_every`` (top level or per experiment) overrides; 0 turns it off.
 CHECKPOINT_BUDGET = 200_000
@@ -88,6 +97,8 @@ class RunSpec:
     """Label of one of our configurations run beside the reference (the experiment's ``variants``)."""
     checkpoint_every: int | None = None
     """Env steps between in-run checkpoints (a killed run resumes from the last); not part of the key."""
+    protocol: str = SINGLE_THREAD
+    """How the run may use the machine (``PROTOCOLS``; see the module docstring)."""
 
     @property
     def hyperparameter_hash(self) -> str:
@@ -103,6 +114,8 @@ class RunSpec:
                "budget": self.budget, "hyperparameter_hash": self.hyperparameter_hash}
         if self.variant is not None:  # absent otherwise, so records made before variants existed still match
             key["variant"] = self.variant
+        if self.protocol != SINGLE_THREAD:  # likewise: single-thread records made before protocols still match
+            key["protocol"] = self.protocol
         return key
 
     @property
@@ -116,7 +129,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.env}__{self.algo}__{self.library_label}__seed{self.seed}"
+        protocol = "" if self.protocol == SINGLE_THREAD else f"__{self.protocol}"
+        return f"{self.env}__{self.algo}__{self.library_label}__seed{self.seed}{protocol}"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -183,6 +197,7 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
     _expect(isinstance(description, str), f"{where}: 'description' must be a string, got {description!r}")
     default_seeds = _parse_seeds(data.get("seeds", [0]), f"{where}: 'seeds'")
     default_evaluation = _parse_evaluation(data.get("evaluation", {}), DEFAULT_EVALUATION, f"{where}: 'evaluation'")
+    default_protocols = _parse_protocols(data.get("protocol", SINGLE_THREAD), f"{where}: 'protocol'")
     random_baseline = data.get("random_baseline", True)
     _expect(isinstance(random_baseline, bool), f"{where}: 'random_baseline' must be true or false, got {random_baseline!r}")
     experiments = data["experiments"]
@@ -232,17 +247,20 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
         _expect(target is None or (_is_number(target)), f"{at}.target_return must be a number, got {target!r}")
         demonstrations = _parse_demonstrations(experiment.get("demonstrations"), algo, f"{at}.demonstrations")
         seeds = _parse_seeds(experiment["seeds"], f"{at}.seeds") if "seeds" in experiment else default_seeds
+        protocols = (_parse_protocols(experiment["protocol"], f"{at}.protocol") if "protocol" in experiment
+                     else default_protocols)
         evaluation = _parse_evaluation(experiment.get("evaluation", {}), dataclasses.asdict(default_evaluation),
                                        f"{at}.evaluation")
         _expect(evaluation.eval_every <= budget,
                 f"{at}.evaluation.eval_every ({evaluation.eval_every}) must not exceed the budget ({budget})")
-        for library in libraries:
-            configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
-            for variant, overrides in configurations:
-                for seed in seeds:
-                    runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
-                                        evaluation, env_kwargs, None if target is None else float(target),
-                                        demonstrations, variant, checkpoint_every or None))
+        for protocol in protocols:
+            for library in libraries:
+                configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
+                for variant, overrides in configurations:
+                    for seed in seeds:
+                        runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
+                                            evaluation, env_kwargs, None if target is None else float(target),
+                                            demonstrations, variant, checkpoint_every or None, protocol))
         if random_baseline and algo != "random":
             for seed in seeds:
                 # Budget 0: the random agent is only evaluated; it has nothing to learn.
@@ -293,6 +311,16 @@ def _parse_seeds(value: Any, where: str) -> tuple[int, ...]:
             f"{where} must be a non-empty list of non-negative ints, got {value!r}")
     _expect(len(set(value)) == len(value), f"{where} lists a seed twice: {value!r}")
     return tuple(value)
+
+
+def _parse_protocols(value: Any, where: str) -> tuple[str, ...]:
+    """``"single-thread"``, ``"whole-machine"`` or a list of them -> the protocols, in the given order."""
+    values = value if isinstance(value, list) else [value]
+    allowed = " or ".join(repr(p) for p in PROTOCOLS)
+    _expect(bool(values) and all(isinstance(v, str) and v in PROTOCOLS for v in values),
+            f"{where} must be {allowed}, or a list of them; got {value!r}")
+    _expect(len(set(values)) == len(values), f"{where} lists a protocol twice: {value!r}")
+    return tuple(values)
 
 
 def _parse_evaluation(value: Any, defaults: dict[str, int], where: str) -> Evaluation:
@@ -379,9 +407,16 @@ def shipped_experiment(config_name: str, algo: str, env: str, variant: str | Non
     """
     from benchmarks import translate
 
+    spec = shipped_run(config_name, algo, env, variant)
+    return spec.budget, translate.to_ours(algo, spec.hyperparameters)
+
+
+def shipped_run(config_name: str, algo: str, env: str, variant: str | None = None) -> RunSpec:
+    """The first of our runs of one experiment of a shipped config: its settings as the sweep runs them
+    (for GAIL also ``demonstrations``, how the expert episodes are made)."""
     sweep = load_config(config_name, check_envs=False)
     for spec in sweep.runs:
         if (spec.algo, spec.env, spec.library, spec.variant) == (algo, env, "ours", variant):
-            return spec.budget, translate.to_ours(algo, spec.hyperparameters)
+            return spec
     raise KeyError(f"config {config_name!r} has no {algo!r} experiment on {env!r}"
                    + (f" with variant {variant!r}" if variant else ""))

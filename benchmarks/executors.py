@@ -4,6 +4,10 @@ Both executors call ``execute_run`` with the run's spec as JSON text, which star
 ``python -m benchmarks.runner`` in a fresh process and returns its result as JSON text. So a
 run is the same program under either executor (only the scheduling differs), and results cross
 process and machine boundaries as JSON, never as pickles.
+
+Single-thread runs share the machine, ``workers`` at a time. Whole-machine runs use every core
+and are timed as such, so each runs alone: after the single-thread runs, one at a time on the
+local pool; on Ray, each asks for all the CPUs of a node, so no other task shares its node.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from agents_zoo.core.temporary import owned_temporary_directory
+
+from benchmarks.config import WHOLE_MACHINE
 
 EXECUTORS = ("local", "ray")
 STDERR_TAIL_CHARS = 4000
@@ -68,11 +74,13 @@ def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int,
 
 
 def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: str | None,
-            checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
+            checkpoint_folder: CheckpointFolder = _no_checkpoints, exclusive_texts: Iterable[str] = ()) -> None:
     """Ray tasks of one CPU each; ``address=None`` starts a local instance with ``workers`` CPUs.
 
-    On a cluster every node needs this package installed (``pip install agents-zoo[bench,ray]``):
-    the task runs ``python -m benchmarks.runner`` on whichever node Ray picks.
+    ``exclusive_texts`` (whole-machine runs) go after the others, each a task that asks for all
+    the CPUs of the largest node, so it has its node to itself. On a cluster every node needs
+    this package installed (``pip install agents-zoo[bench,ray]``): the task runs
+    ``python -m benchmarks.runner`` on whichever node Ray picks.
     """
     try:
         import ray
@@ -85,18 +93,20 @@ def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: s
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
-        remote_run = ray.remote(num_cpus=1, max_retries=0)(execute_run)
-        # The checkpoint folder is a path on the node that runs the task (one machine: the same folder).
-        pending = {remote_run.remote(text, checkpoint_folder(text)): text for text in spec_texts}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                text = pending.pop(ref)
-                try:
-                    outcome = json.loads(ray.get(ref))
-                except ray.exceptions.RayError as exc:
-                    outcome = {"ok": False, "error": f"Ray task failed: {exc}"}
-                on_done(text, outcome)
+        node_cpus = max(int(node["Resources"].get("CPU", 1)) for node in ray.nodes() if node["Alive"])
+        for texts, cpus in ((list(spec_texts), 1), (list(exclusive_texts), node_cpus)):
+            remote_run = ray.remote(num_cpus=cpus, max_retries=0)(execute_run)
+            # The checkpoint folder is a path on the node that runs the task (one machine: the same folder).
+            pending = {remote_run.remote(text, checkpoint_folder(text)): text for text in texts}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    text = pending.pop(ref)
+                    try:
+                        outcome = json.loads(ray.get(ref))
+                    except ray.exceptions.RayError as exc:
+                        outcome = {"ok": False, "error": f"Ray task failed: {exc}"}
+                    on_done(text, outcome)
     finally:
         if started_here:
             ray.shutdown()
@@ -110,7 +120,19 @@ def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", 
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if address is not None and executor != "ray":
         raise ValueError(f"--address {address!r} is only used with --executor ray")
+    shared, exclusive = split_exclusive(spec_texts)
     if executor == "local":
-        run_local(spec_texts, on_done, workers, checkpoint_folder)
+        for texts, pool_size in ((shared, workers), (exclusive, 1)):
+            if texts:
+                run_local(texts, on_done, pool_size, checkpoint_folder)
     else:
-        run_ray(spec_texts, on_done, workers, address, checkpoint_folder)
+        run_ray(shared, on_done, workers, address, checkpoint_folder, exclusive)
+
+
+def split_exclusive(spec_texts: list[str]) -> tuple[list[str], list[str]]:
+    """(runs that share the machine, whole-machine runs that must each run alone), in the given order."""
+    shared: list[str] = []
+    exclusive: list[str] = []
+    for text in spec_texts:
+        (exclusive if json.loads(text).get("protocol") == WHOLE_MACHINE else shared).append(text)
+    return shared, exclusive

@@ -24,7 +24,7 @@ from agents_zoo.core.serialization import atomic_append_line
 from agents_zoo.core.temporary import owned_temporary_directory
 
 from benchmarks import executors, reference_envs
-from benchmarks.config import RunSpec, SweepConfig, canonical_json
+from benchmarks.config import WHOLE_MACHINE, RunSpec, SweepConfig, canonical_json
 
 RESULTS_FILE = "runs.jsonl"
 FAILURES_FILE = "failures.jsonl"
@@ -116,8 +116,12 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
             outcome.skipped.append(spec)
         else:
             pending[json.dumps(spec.to_json(), sort_keys=True)] = spec
+    exclusive = sum(spec.protocol == WHOLE_MACHINE for spec in pending.values())
+    how = f"{executor}, {workers} worker(s), one thread per run"
+    if exclusive:
+        how += f"; {exclusive} whole-machine run(s) last, each alone on all cores"
     log(f"sweep {config.name!r}: {len(config.runs)} runs, {len(outcome.skipped)} already finished in "
-        f"{results_path}, {len(pending)} to run ({executor}, {workers} worker(s), one thread per run)")
+        f"{results_path}, {len(pending)} to run ({how})")
     started = time.perf_counter()
 
     def checkpoint_folder(spec_text: str) -> str | None:

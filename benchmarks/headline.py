@@ -4,9 +4,11 @@
     agents-zoo bench --headline --write    # rewrite it in README.md, between its markers
 
 Every ``benchmarks/results/<sweep>/runs.jsonl`` gives one row per (algorithm, env, budget) and
-per configuration of ours (a variant is its own row): our CPU-time steps/s and IQM return, the
+per configuration of ours (a variant is its own row) and per timing protocol (a whole-machine run's row says so): our CPU-time steps/s and IQM return, the
 reference library's (with its version, read from the records), and the ratio of CPU-time
-steps/s (process CPU seconds, so a machine shared with other jobs does not skew it). Each row
+steps/s (process CPU seconds, so a machine shared with other jobs does not skew it). Whole-machine
+runs step envs in worker processes whose CPU time the run does not count: their rows give
+wall-clock steps/s and its ratio instead, and say so. Each row
 names the sweep folder it came from, so no figure in the README can drift from its run.
 """
 
@@ -22,19 +24,24 @@ import numpy as np
 from benchmarks import stats
 from benchmarks.config import REFERENCE_LIBRARY
 from benchmarks.harness import RESULTS_FILE, load_records
-from benchmarks.report import LIBRARY_DISTRIBUTION, run_speeds, library_of, run_label
+from benchmarks.config import SINGLE_THREAD, WHOLE_MACHINE
+from benchmarks.report import LIBRARY_DISTRIBUTION, library_of, protocol_of, run_label, run_speeds
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- headline-table -->", "<!-- /headline-table -->"
 CPU_SPEED = "cpu_steps_per_second"
+# The speed each protocol's rows compare, and how the row names it.
+SPEED = {SINGLE_THREAD: (CPU_SPEED, "CPU steps/s", "x"),
+         WHOLE_MACHINE: ("steps_per_second", "wall-clock steps/s", "x wall clock")}
 HEADER = ["| what | ours | reference | CPU steps/s ratio | results |", "|---|---|---|---|---|"]
 
 
-def _summary(runs: list[dict[str, Any]], target: float | None) -> str:
+def _summary(runs: list[dict[str, Any]], target: float | None, protocol: str = SINGLE_THREAD) -> str:
     finals = np.array([r["final"]["mean"] for r in runs])
-    cpu = run_speeds(runs, CPU_SPEED)
-    parts = [f"{cpu.mean():,.0f} CPU steps/s" if cpu.size else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
+    field, unit, _ = SPEED[protocol]
+    speeds = run_speeds(runs, field)
+    parts = [f"{speeds.mean():,.0f} {unit}" if speeds.size else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
     if target is not None and target > 0:  # "solved": within 5% of the target return
         parts.append(f"{int(np.sum(finals >= 0.95 * target))}/{len(runs)} seeds >= {0.95 * target:g}")
     return ", ".join(parts)
@@ -55,13 +62,13 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
                 continue
         except ConfigError:
             pass
-        groups: dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
+        groups: dict[tuple[str, str, int, str], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
             lambda: collections.defaultdict(list))
         for record in load_records(results):
             key = record["key"]
             if key["algo"] != "random":
-                groups[(key["algo"], key["env"], key["budget"])][run_label(key)].append(record)
-        for (algo, env, budget), by_label in sorted(groups.items()):
+                groups[(key["algo"], key["env"], key["budget"], protocol_of(key))][run_label(key)].append(record)
+        for (algo, env, budget, protocol), by_label in sorted(groups.items()):
             reference = REFERENCE_LIBRARY.get(algo, "")
             theirs = by_label.get(reference, [])
             target = next((r["spec"].get("target_return") for runs in by_label.values() for r in runs), None)
@@ -70,13 +77,16 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
                 ours = by_label[label]
                 variant = label[len("ours"):]
                 what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seed{'s' if seeds > 1 else ''}"
+                if protocol != SINGLE_THREAD:
+                    what += f", {protocol}"
                 ratio = "n/a"
-                ours_cpu, theirs_cpu = run_speeds(ours, CPU_SPEED), run_speeds(theirs, CPU_SPEED)
-                if ours_cpu.size and theirs_cpu.size:
-                    ratio = stats.ratio_of_means(ours_cpu, theirs_cpu, reps).format(2) + "x"
-                reference_text = (f"{reference} {_version(theirs, reference)}: {_summary(theirs, target)}"
+                field, _, times = SPEED[protocol]
+                ours_speed, theirs_speed = run_speeds(ours, field), run_speeds(theirs, field)
+                if ours_speed.size and theirs_speed.size:
+                    ratio = stats.ratio_of_means(ours_speed, theirs_speed, reps).format(2) + times
+                reference_text = (f"{reference} {_version(theirs, reference)}: {_summary(theirs, target, protocol)}"
                                   if theirs else "not run")
-                rows.append(f"| {what} | {_summary(ours, target)} | {reference_text} | {ratio} | "
+                rows.append(f"| {what} | {_summary(ours, target, protocol)} | {reference_text} | {ratio} | "
                             f"`{results.parent.relative_to(results_root.parent.parent)}` |")
     return rows
 

@@ -10,9 +10,20 @@ import numpy as np
 
 from agents_zoo.core.serialization import atomic_write_text
 from benchmarks import stats
-from benchmarks.config import REFERENCE_LIBRARY, SweepConfig, canonical_json
+from benchmarks.config import PROTOCOLS, REFERENCE_LIBRARY, SINGLE_THREAD, WHOLE_MACHINE, SweepConfig, canonical_json
 
 REPORT_FILE = "report.md"
+# Imitation reports: besides the final evaluation, the mean of this many last learning-curve points
+# (an adversarial learner's return swings from one evaluation to the next) and the best point.
+LAST_EVALUATIONS = 5
+PROTOCOL_TEXT = {
+    SINGLE_THREAD: "single-thread: every run had its own process with one thread (OMP/MKL/TF intra- and inter-op "
+                   "pools = 1, `torch.set_num_threads(1)`, SB3's in-process `DummyVecEnv`); runs shared the machine",
+    WHOLE_MACHINE: "whole-machine: each run had the machine to itself and used its {cores} core(s) as its library "
+                     "advises: SB3 and imitation a `SubprocVecEnv` of n_envs processes and `torch.set_num_threads"
+                     "({cores})`, ours TF intra- and inter-op pools of {cores} and its synchronous vector env (the "
+                     "only one agents-zoo offers)",
+}
 # The distribution whose version names each library in the tables (read from the records).
 LIBRARY_DISTRIBUTION = {"ours": ("agents-zoo", "ours (agents-zoo {version}, TF)"),
                         "sb3": ("stable-baselines3", "SB3 {version} (torch)"),
@@ -28,6 +39,11 @@ def run_label(key: dict[str, Any]) -> str:
     return key["library"] if key.get("variant") is None else f"{key['library']}[{key['variant']}]"
 
 
+def protocol_of(key: dict[str, Any]) -> str:
+    """A run key's protocol; keys of single-thread runs (and of runs made before protocols) name none."""
+    return key.get("protocol", SINGLE_THREAD)
+
+
 def display_label(label: str, runs: list[dict[str, Any]]) -> str:
     library = library_of(label)
     distribution, template = LIBRARY_DISTRIBUTION.get(library, (library, "{version}"))
@@ -36,12 +52,13 @@ def display_label(label: str, runs: list[dict[str, Any]]) -> str:
     return text if label == library else f"{text} `{label[len(library):]}`"
 
 
-def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
+def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]]:
+    """(algorithm, env, protocol) -> library label -> records, sorted by seed."""
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
         lambda: collections.defaultdict(list))
     for record in records:
         key = record["key"]
-        groups[(key["algo"], key["env"])][run_label(key)].append(record)
+        groups[(key["algo"], key["env"], protocol_of(key))][run_label(key)].append(record)
     for libraries in groups.values():
         for runs in libraries.values():
             runs.sort(key=lambda r: r["key"]["seed"])
@@ -79,23 +96,26 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
     wanted = {spec.key_text for spec in config.runs}
     records = [r for r in records if canonical_json(r["key"]) in wanted]
     groups = _group(records)
-    baselines = {env: _finals(libs["ours"]) for (algo, env), libs in groups.items() if algo == "random"}
+    baselines: dict[str, np.ndarray] = {}
+    for (algo, env, _), libs in sorted(groups.items(), key=lambda item: item[0][2] != SINGLE_THREAD):
+        if algo == "random":
+            baselines.setdefault(env, _finals(libs["ours"]))
     lines = [f"# Benchmark `{config.name}`", "", config.description, "",
-             f"{len(records)} of {len(config.runs)} runs finished. Every run had its own process with one thread "
-             "(OMP/MKL/TF intra- and inter-op pools = 1, `torch.set_num_threads(1)`). Returns are the mean "
+             f"{len(records)} of {len(config.runs)} runs finished. Returns are the mean "
              "undiscounted return of the final deterministic evaluation of each run; intervals are 95% "
              f"stratified-bootstrap intervals over runs (rliable, {reps} resamples). Steps/s counts training "
-             "time only (evaluation excluded).", ""]
+             "time only (evaluation excluded). Each section names its timing protocol:", ""]
+    lines += [f"- {text}" for text in _protocol_texts(records)]
     for library, versions in sorted(_versions(records).items()):
         lines.append(f"- {library} ran with " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     lines.append("")
-    for (algo, env), libraries in sorted(groups.items()):
+    for (algo, env, protocol), libraries in sorted(groups.items()):
         if algo == "random":
             continue
-        lines += _group_section(algo, env, libraries, baselines.get(env), reps)
+        lines += _group_section(algo, env, protocol, libraries, baselines.get(env), reps)
         if plots:
-            name = plot_curves(algo, env, libraries, output, reps)
-            lines += [f"![{algo} on {env}]({name})", ""]
+            name = plot_curves(algo, env, protocol, libraries, output, reps)
+            lines += [f"![{algo} on {env}, {protocol}]({name})", ""]
     if baselines:
         lines += ["### Random agent (normalization baseline)", "", "| env | runs | return mean +- std |", "|---|---|---|"]
         for env, finals in sorted(baselines.items()):
@@ -107,6 +127,16 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
     return text
 
 
+def _protocol_texts(records: list[dict[str, Any]]) -> list[str]:
+    """One sentence per protocol the records ran under, with the cores of whole-machine runs."""
+    cores: dict[str, set[int]] = collections.defaultdict(set)
+    for record in records:
+        threads = record.get("threads", {})
+        cores[protocol_of(record["key"])].add(threads.get("tf_intra_op") or threads.get("torch_threads") or 1)
+    return [PROTOCOL_TEXT[protocol].format(cores="/".join(str(n) for n in sorted(cores[protocol])))
+            for protocol in PROTOCOLS if protocol in cores]
+
+
 def _versions(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Versions per library: a reference may run in an environment of its own (benchmarks.reference_envs)."""
     versions: dict[str, dict[str, str]] = collections.defaultdict(dict)
@@ -115,11 +145,11 @@ def _versions(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     return dict(versions)
 
 
-def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]], random_finals: np.ndarray | None,
-                   reps: int) -> list[str]:
+def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list[dict[str, Any]]],
+                   random_finals: np.ndarray | None, reps: int) -> list[str]:
     first = next(iter(libraries.values()))[0]
     budget = first["key"]["budget"]
-    lines = [f"## {algo.upper()} on {env} ({budget:,} steps)", ""]
+    lines = [f"## {algo.upper()} on {env} ({budget:,} steps, {protocol})", ""]
     target, target_source = _target_return(libraries, algo)
     normalizable = random_finals is not None and target is not None and target != float(np.mean(random_finals))
     header = "| library | runs | return mean +- std | IQM [95% CI] |"
@@ -159,6 +189,11 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
             if ours_speed.size and reference_speed.size:
                 ratio = stats.ratio_of_means(ours_speed, reference_speed, reps)
                 lines.append(f"- speed ratio {label} / {reference} ({what}) = {ratio.format(2)}")
+        if threshold is not None:
+            ours_seconds, reference_seconds = _first_reaching(ours, threshold)[1], _first_reaching(theirs, threshold)[1]
+            if ours_seconds and reference_seconds and np.nanmedian(reference_seconds) > 0:
+                lines.append(f"- time to {threshold:g} {label} / {reference} (median training seconds of the runs "
+                             f"that reached it) = {np.nanmedian(ours_seconds) / np.nanmedian(reference_seconds):.3f}")
     if normalizable:
         lines.append(f"- normalized score: 0 = random agent ({float(np.mean(random_finals)):.1f}), "
                      f"1 = {target:.1f} ({target_source})")
@@ -166,7 +201,28 @@ def _group_section(algo: str, env: str, libraries: dict[str, list[dict[str, Any]
     if hyperparameters:
         lines.append("- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hyperparameters.items())))
     lines.append("")
+    if target is not None and first.get("expert_return") is not None:
+        lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
     return lines
+
+
+def expert_fractions(libraries: dict[str, list[dict[str, Any]]], expert: float, random: float) -> list[str]:
+    """Fractions of the expert's return, (return - random) / (expert - random), per library (mean +- std
+    over runs): of the final evaluation, of the mean of the last ``LAST_EVALUATIONS`` learning-curve
+    points, and of the best point (GAIL's return swings between evaluations)."""
+    if expert == random:
+        return []
+    lines = [f"| library | fraction of expert: final | mean of last {LAST_EVALUATIONS} evaluations | best evaluation |",
+             "|---|---|---|---|"]
+    for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
+        runs = libraries[library]
+        curves = [r["curve"]["mean"] for r in runs if r["curve"]["mean"]]
+        columns = [_finals(runs), np.array([np.mean(c[-LAST_EVALUATIONS:]) for c in curves]),
+                   np.array([np.max(c) for c in curves])]
+        cells = [f"{f.mean():.2f} +- {f.std():.2f}" if f.size else "n/a"
+                 for f in ((values - random) / (expert - random) for values in columns)]
+        lines.append(f"| {display_label(library, runs)} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def reached_threshold(target: float | None, random_finals: np.ndarray | None) -> float | None:
@@ -183,6 +239,14 @@ def reached_threshold(target: float | None, random_finals: np.ndarray | None) ->
 def time_to_threshold(runs: list[dict[str, Any]], threshold: float) -> str:
     """How many runs' learning curves reached ``threshold``, and the median env steps and training
     seconds (evaluation excluded) at the first evaluation that did."""
+    steps, seconds = _first_reaching(runs, threshold)
+    if not steps:
+        return f"0/{len(runs)}"
+    return f"{len(steps)}/{len(runs)}: {np.median(steps):,.0f}, {np.nanmedian(seconds):.1f}"
+
+
+def _first_reaching(runs: list[dict[str, Any]], threshold: float) -> tuple[list[int], list[float]]:
+    """Env steps and training seconds at the first evaluation reaching ``threshold``, of each run that did."""
     steps, seconds = [], []
     for run in runs:
         curve = run["curve"]
@@ -192,12 +256,11 @@ def time_to_threshold(runs: list[dict[str, Any]], threshold: float) -> str:
                 steps.append(curve["steps"][index])
                 seconds.append(times[index] if index < len(times) else float("nan"))
                 break
-    if not steps:
-        return f"0/{len(runs)}"
-    return f"{len(steps)}/{len(runs)}: {np.median(steps):,.0f}, {np.nanmedian(seconds):.1f}"
+    return steps, seconds
 
 
-def plot_curves(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]], output: Path, reps: int) -> str:
+def plot_curves(algo: str, env: str, protocol: str, libraries: dict[str, list[dict[str, Any]]], output: Path,
+                reps: int) -> str:
     """Learning curves, IQM over runs with 95% bands, against env steps and against training time."""
     import matplotlib
 
@@ -225,9 +288,10 @@ def plot_curves(algo: str, env: str, libraries: dict[str, list[dict[str, Any]]],
         axis.set_ylabel("evaluation return (IQM, 95% CI)")
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle(f"{algo.upper()} on {env}")
+    figure.suptitle(f"{algo.upper()} on {env} ({protocol})")
     figure.tight_layout()
-    name = f"curves_{algo}_{env.replace('/', '_')}.png"
+    suffix = "" if protocol == SINGLE_THREAD else f"_{protocol}"
+    name = f"curves_{algo}_{env.replace('/', '_')}{suffix}.png"
     figure.savefig(output / name, dpi=100)
     pyplot.close(figure)
     return name

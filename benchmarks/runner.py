@@ -4,11 +4,16 @@ The parent (the local pool or a Ray task) writes the run's spec as JSON and read
 record back as JSON; nothing crosses the process boundary as a pickle. Both libraries run here
 under the same rules:
 
-- one thread: OMP/MKL variables and TF's intra/inter-op pools are set to 1 before TF or torch
-  is imported, and ``torch.set_num_threads(1)``; only the library under test is imported, so
-  neither side's peak memory carries the other framework;
+- the run's protocol (``benchmarks.config.PROTOCOLS``) sets the threads: OMP/MKL variables and
+  TF's intra/inter-op pools are set before TF or torch is imported, and ``torch.set_num_threads``,
+  to 1 (single-thread) or to the machine's cores (whole-machine, where SB3 and imitation also
+  step their envs in a ``SubprocVecEnv`` and ours in its own vector env, the synchronous one);
+  only the library under test is imported, so neither side's peak memory carries the other
+  framework;
 - the same env id, seed and evaluation protocol (``evaluate_policy`` below, shared by both);
-- training time excludes evaluation: the curve callback stops the clock while it evaluates.
+- training time excludes evaluation: the curve callback stops the clock while it evaluates;
+- whatever a library logs goes nowhere or into the run's own temporary folder (the folder of
+  RESULT.json, which the executor removes), never into ``/tmp/SB3-<date>`` folders of their own.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.config import WHOLE_MACHINE
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS")
 RECORD_SCHEMA = 1
@@ -33,9 +40,23 @@ RECORD_SCHEMA = 1
 NONDETERMINISTIC_FIELDS = ("timing", "machine")
 
 
-def pin_to_one_thread() -> dict[str, Any]:
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_count(protocol: str) -> int:
+    """Threads of every pool of a run: one, or all the machine's cores for a whole-machine run."""
+    return machine_cores() if protocol == WHOLE_MACHINE else 1
+
+
+def set_thread_variables(threads: int) -> dict[str, Any]:
+    """Set the thread variables that NumPy's BLAS, TF and torch read when they are imported."""
     for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
+        os.environ[name] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return {name: os.environ[name] for name in THREAD_VARIABLES}
 
@@ -59,6 +80,20 @@ def keep_tensorflow_out() -> None:
     (as it is here, for our agents): about 450 MiB and seconds of start-up that the reference run
     would not pay elsewhere. Marking it unimportable makes tensorboard use its own TF stub."""
     sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
+
+
+if __name__ == "__mp_main__":
+    # A SubprocVecEnv worker of a whole-machine SB3 or imitation run: forkserver and spawn
+    # children import this module under that name before they import SB3 for the worker.
+    keep_tensorflow_out()
+
+
+def quiet_sb3_logger() -> Any:
+    """An SB3 logger with no outputs and no folder. Without one, ``learn`` configures SB3's
+    default logger, which makes an empty ``<tmp>/SB3-<date>`` folder for every run."""
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(folder=None, output_formats=[])
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -209,14 +244,44 @@ class RunCheckpoints:
     def curve_state(folder: Path) -> dict[str, Any]:
         return json.loads((folder / "curve.json").read_text(encoding="utf-8"))
 
+    def callback(self, recorder: CurveRecorder, save_model: Callable[[Path], None]) -> Any:
+        """Our ``EveryNSteps`` callback that writes a checkpoint every ``every`` env steps, once the
+        update of the rollout under way is done. It schedules both libraries' checkpoints: an SB3
+        model drives it through ``SB3Clock`` (``agents_zoo.core.callbacks`` imports no TF)."""
+        from agents_zoo.core.callbacks import EveryNSteps
+
+        checkpoints = self
+
+        class Checkpoint(EveryNSteps):
+            def _on_event(self) -> None:
+                checkpoints.write(self.num_timesteps, save_model, recorder.state())
+
+        return Checkpoint(self.every, "checkpoint_every", between_rollouts=True)
+
+
+class SB3Clock:
+    """What our callbacks read from their agent, for an SB3 model: its step count, and that a
+    checkpoint waits for the next rollout (SB3's update follows the rollout it collected)."""
+
+    checkpoint_between_rollouts_only = True
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.model.num_timesteps
+
 
 # ----------------------------------------------------------------------------- the libraries
-def train_ours(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+    """Our agent on its own vector env: agents-zoo offers only the synchronous one (core/envs.py),
+    under either protocol; a whole-machine run gives TF's pools all the cores."""
     import tensorflow as tf
 
     # Before any TF op, or TF refuses to change its thread pools.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(thread_count(spec.protocol))
+    tf.config.threading.set_inter_op_parallelism_threads(thread_count(spec.protocol))
     import agents_zoo
     from agents_zoo.core import callbacks
 
@@ -246,15 +311,10 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, C
             recorder.maybe_evaluate(self.num_timesteps)
             return True
 
-    class Checkpoint(callbacks.EveryNSteps):  # on-policy agents: between rollouts, the update done
-        def _on_event(self) -> None:
-            checkpoints.write(agent.num_timesteps,
-                              lambda folder: agent.save(folder / "agent.zip", include_replay_buffer=True),
-                              recorder.state())
-
     parts: list[Any] = [Curve()]
-    if checkpoints.every:
-        parts.append(Checkpoint(checkpoints.every, "checkpoint_every", between_rollouts=True))
+    if checkpoints.every:  # on-policy agents: between rollouts, the update done
+        parts.append(checkpoints.callback(
+            recorder, lambda folder: agent.save(folder / "agent.zip", include_replay_buffer=True)))
     if resumed is None:
         recorder.start()
         recorder.maybe_evaluate(0)
@@ -263,22 +323,25 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, C
         recorder.resume(RunCheckpoints.curve_state(resumed[1]))
         if spec.budget > agent.num_timesteps:
             agent.learn(spec.budget - agent.num_timesteps, callback=parts, reset_num_timesteps=False)
-    return recorder, act, int(agent.num_timesteps), {k: _describe(v) for k, v in arguments.items()}
+    described = {k: _describe(v) for k, v in arguments.items()}
+    return recorder, act, int(agent.num_timesteps), {**described, "vec_env": type(agent.env).__name__}
 
 
-def train_sb3(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(thread_count(spec.protocol))
     import stable_baselines3
+    from stable_baselines3.common import vec_env
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
     from benchmarks import translate
 
-    kwargs, settings = translate.to_sb3(spec.algo, spec.hyperparameters)
-    env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs)
+    kwargs, settings = translate.to_sb3(spec.algo, spec.hyperparameters, spec.protocol)
+    env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs,
+                       vec_env_cls=getattr(vec_env, settings["vec_env"]))
     resumed = checkpoints.latest()
     normalizer = None
     if settings["normalize"]:
@@ -295,6 +358,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Ca
         model = algorithm_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
         if (resumed[1] / "replay.pkl").is_file():
             model.load_replay_buffer(str(resumed[1] / "replay.pkl"))
+    model.set_logger(quiet_sb3_logger())
 
     def act(obs: Any) -> Any:
         if normalizer is not None:
@@ -310,27 +374,26 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Ca
         if normalizer is not None:
             normalizer.save(str(folder / "vecnormalize.pkl"))
 
-    class Curve(BaseCallback):
-        """Evaluates on schedule; checkpoints at the start of the next rollout (the update done)."""
+    checkpoint = checkpoints.callback(recorder, save_model) if checkpoints.every else None
 
-        next_checkpoint = 0
-        pending = False
+    class Curve(BaseCallback):
+        """Evaluates on schedule; our checkpoint callback, driven by SB3's events, checkpoints at
+        the start of the next rollout (the update done)."""
 
         def _on_training_start(self) -> None:
-            if checkpoints.every:
-                self.next_checkpoint = (self.num_timesteps // checkpoints.every + 1) * checkpoints.every
+            if checkpoint is not None:
+                checkpoint.init_callback(SB3Clock(self.model))
+                checkpoint.on_training_start(0)
 
         def _on_step(self) -> bool:
             recorder.maybe_evaluate(self.num_timesteps)
-            if checkpoints.every and self.num_timesteps >= self.next_checkpoint:
-                self.pending = True
-                self.next_checkpoint = (self.num_timesteps // checkpoints.every + 1) * checkpoints.every
+            if checkpoint is not None:
+                checkpoint.on_step()
             return True
 
         def _on_rollout_start(self) -> None:
-            if self.pending:
-                self.pending = False
-                checkpoints.write(self.num_timesteps, save_model, recorder.state())
+            if checkpoint is not None:
+                checkpoint.on_rollout_start()
 
     if resumed is None:
         recorder.start()
@@ -340,35 +403,40 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Ca
         recorder.resume(RunCheckpoints.curve_state(resumed[1]))
         if spec.budget > model.num_timesteps:
             model.learn(spec.budget - model.num_timesteps, callback=Curve(), reset_num_timesteps=False)
+    env.close()  # a SubprocVecEnv's workers; the final evaluation builds its own envs
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, "policy": policy}
     return recorder, act, int(model.num_timesteps), described
 
 
-def train_imitation(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
     """imitation's GAIL trainer has no save of its whole state: its runs restart from step 0."""
     import numpy as np
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(thread_count(spec.protocol))
     from imitation.algorithms.adversarial.gail import GAIL
     from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.util import logger as imitation_logger
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env
     from stable_baselines3 import PPO
 
     from benchmarks import translate
 
-    kwargs, settings = translate.to_sb3("gail", spec.hyperparameters)
+    kwargs, settings = translate.to_sb3("gail", spec.hyperparameters, spec.protocol)
     rng = np.random.default_rng(spec.seed)
-    env = make_vec_env(spec.env, rng=rng, n_envs=settings["n_envs"], env_make_kwargs=spec.env_kwargs or None)
+    env = make_vec_env(spec.env, rng=rng, n_envs=settings["n_envs"], env_make_kwargs=spec.env_kwargs or None,
+                       parallel=settings["vec_env"] == "SubprocVecEnv")
     learner = PPO("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
     reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm)
     adversarial = {"demo_batch_size": 1024, "gen_replay_buffer_capacity": 512, "n_disc_updates_per_round": 8,
                    **{k: v for k, v in settings["gail"].items() if k in translate.GAIL_ADVERSARIAL}}
     from agents_zoo.demonstrations import to_trajectories
 
+    # imitation's own logger needs a folder (it writes per-round means below it): the run's, with no outputs.
+    quiet = imitation_logger.configure(folder=log_folder / "imitation", format_strs=[])
     trainer = GAIL(demonstrations=to_trajectories(_demonstrations(spec)), venv=env, gen_algo=learner, reward_net=reward_net,
-                   allow_variable_horizon=False, **adversarial)
+                   allow_variable_horizon=False, custom_logger=quiet, **adversarial)
 
     def act(obs: Any) -> Any:
         return learner.predict(obs, deterministic=True)[0]
@@ -379,6 +447,7 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints) -> tuple[CurveRecord
     # imitation trains in rounds of gen_train_timesteps; its callback runs once per round.
     trainer.train(spec.budget, callback=lambda round_number: recorder.maybe_evaluate(learner.num_timesteps))
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial}
+    env.close()  # as for SB3
     return recorder, act, int(learner.num_timesteps), described
 
 
@@ -454,14 +523,18 @@ def library_versions(library: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- one run
-def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None = None) -> dict[str, Any]:
+def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None = None,
+             log_folder: str | Path | None = None) -> dict[str, Any]:
+    """Train and evaluate one run; ``log_folder`` takes what a library insists on logging (default:
+    a ``logs`` folder in the current directory)."""
     started = time.perf_counter()
     checkpoints = RunCheckpoints(checkpoint_folder, spec.checkpoint_every)
     resumed = checkpoints.latest() if spec.library != "imitation" else None
     from agents_zoo.core.envs import check_env_id
 
     check_env_id(spec.env)  # seals/... ids register when their package is imported
-    recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec, checkpoints)
+    log_folder = Path(log_folder if log_folder is not None else "logs")
+    recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec, checkpoints, log_folder)
     train_time = recorder.train_time() if spec.budget else 0.0
     train_cpu_time = recorder.train_cpu_time() if spec.budget else 0.0
     final_began = time.perf_counter()
@@ -469,12 +542,14 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
     final_eval_time = time.perf_counter() - final_began
     import numpy as np
 
-    threads = {**threads, "tf_intra_op": 1 if spec.library == "ours" else None,
-               "tf_inter_op": 1 if spec.library == "ours" else None,
-               "torch_threads": 1 if spec.library != "ours" else None}
+    count = thread_count(spec.protocol)
+    threads = {**threads, "tf_intra_op": count if spec.library == "ours" else None,
+               "tf_inter_op": count if spec.library == "ours" else None,
+               "torch_threads": count if spec.library != "ours" else None}
     return {
         "schema": RECORD_SCHEMA,
         "key": spec.key,
+        "protocol": spec.protocol,
         "spec": spec.to_json(),
         "library_arguments": arguments,
         "num_timesteps": num_timesteps,
@@ -495,13 +570,16 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
             "final_eval_time_s": final_eval_time,
             "steps_per_second": num_timesteps / train_time if train_time > 0 else None,
             "train_cpu_time_s": train_cpu_time,
-            "cpu_steps_per_second": num_timesteps / train_cpu_time if train_cpu_time > 0 else None,
+            # CPU time is this process's: a whole-machine run also spends it in env worker processes
+            # (SubprocVecEnv), so its steps per CPU second would flatter it; only wall clock counts there.
+            "cpu_steps_per_second": (num_timesteps / train_cpu_time
+                                     if train_cpu_time > 0 and spec.protocol != WHOLE_MACHINE else None),
             "process_cpu_time_s": time.process_time(),
             "curve_train_time_s": recorder.train_times,
             "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         },
         "machine": {"host": socket.gethostname(), "pid": os.getpid(), "cpu_count": os.cpu_count(),
-                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                    "cores": machine_cores(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     }
 
 
@@ -512,25 +590,28 @@ def main(argv: list[str] | None = None) -> int:
               "       python -m benchmarks.runner --demonstrations SPEC.json", file=sys.stderr)
         return 2
     _die_with_parent()
-    threads = pin_to_one_thread()
-    if argv[0] == "--demonstrations":
+    from benchmarks.config import RunSpec  # imports nothing that reads the thread variables
+
+    demonstrations_only = argv[0] == "--demonstrations"
+    spec_path = Path(argv[1] if demonstrations_only else argv[0])
+    spec = RunSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
+    threads = set_thread_variables(1 if demonstrations_only else thread_count(spec.protocol))
+    # Expert trainers (and anything else) that configure SB3's default logger get a folder in
+    # the temporary folder the parent made for this process, not one in /tmp.
+    log_folder = (spec_path if demonstrations_only else Path(argv[1])).absolute().parent / "logs"
+    os.environ["SB3_LOGDIR"] = str(log_folder / "sb3")
+    if demonstrations_only:
         import torch
 
         torch.set_num_threads(1)
-        from benchmarks.config import RunSpec
-
-        spec = RunSpec.from_json(json.loads(Path(argv[1]).read_text(encoding="utf-8")))
         ensure_demonstrations(spec.env, spec.demonstrations)
         return 0
-    # Imports after the thread variables, so TF and torch start with one-thread pools.
+    # Imports after the thread variables, so TF and torch start with pools of the protocol's size.
     from agents_zoo.core.serialization import atomic_write_text
 
-    from benchmarks.config import RunSpec
-
-    spec = RunSpec.from_json(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
     if spec.library != "ours":
         keep_tensorflow_out()
-    record = run_spec(spec, threads, argv[2] if len(argv) == 3 else None)
+    record = run_spec(spec, threads, argv[2] if len(argv) == 3 else None, log_folder)
     atomic_write_text(argv[1], json.dumps(record, sort_keys=True))
     return 0
 

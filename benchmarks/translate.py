@@ -121,18 +121,28 @@ def to_ours(algo: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- SB3 / imitation
-def to_sb3(algo: str, hyperparameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def sb3_vec_env(protocol: str) -> str:
+    """The SB3 vector env class of a run: ``SubprocVecEnv`` (n_envs processes, SB3's advice for
+    using several cores) for a whole-machine run, the in-process ``DummyVecEnv`` for one thread."""
+    from benchmarks.config import WHOLE_MACHINE
+
+    return "SubprocVecEnv" if protocol == WHOLE_MACHINE else "DummyVecEnv"
+
+
+def to_sb3(algo: str, hyperparameters: dict[str, Any],
+           protocol: str = "single-thread") -> tuple[dict[str, Any], dict[str, Any]]:
     """(constructor kwargs, harness settings) for SB3's PPO / A2C / DQN (GAIL: the learner PPO).
 
-    Harness settings are those that act outside the constructor: ``n_envs``, ``normalize`` and
-    for GAIL the adversarial trainer's arguments and the number of expert episodes.
+    Harness settings are those that act outside the constructor: ``n_envs``, ``normalize``, the
+    vector env class the run's ``protocol`` calls for (``vec_env``, a name in
+    ``stable_baselines3.common.vec_env``) and for GAIL the adversarial trainer's arguments.
     """
     import torch
 
     direct = SB3_DIRECT["ppo" if algo == "gail" else algo]
     kwargs: dict[str, Any] = {}
     policy_kwargs: dict[str, Any] = {}
-    settings: dict[str, Any] = {"n_envs": 1, "normalize": False, "gail": {}}
+    settings: dict[str, Any] = {"n_envs": 1, "normalize": False, "gail": {}, "vec_env": sb3_vec_env(protocol)}
     for key, value in hyperparameters.items():
         if key in ("n_envs", "normalize"):
             settings[key] = value
@@ -186,4 +196,9 @@ def mapping_table_markdown() -> str:
     lines.append("| experiment `variants` | each label's settings override ours | runs the experiment's settings once | "
                  "report rows `ours[label]` |")
     lines.append("| `seed` (run) | `make(..., seed=s)` | `seed=s`, `env.seed(s)` | evaluation env seeded from s on both sides |")
+    lines.append("| `protocol` single-thread (default) | TF intra/inter-op pools 1, sync vector env | "
+                 "`torch.set_num_threads(1)`, `DummyVecEnv` | runs share the machine, one thread each |")
+    lines.append("| `protocol` whole-machine | TF intra/inter-op pools = cores, sync vector env (the only one "
+                 "agents-zoo offers) | `torch.set_num_threads(cores)`, `SubprocVecEnv` (n_envs processes; imitation: "
+                 "`make_vec_env(parallel=True)`) | one run at a time, nothing beside it |")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, config, harness, runner, translate
+from benchmarks import cli, config, executors, harness, report, runner, translate
 from benchmarks.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,12 +71,78 @@ def test_quick_config_is_ours_vs_sb3_with_a_random_baseline():
     (lambda d: d["experiments"][0].update(algo="gail", libraries=["ours"], hyperparameters={}),
      "need a demonstrations object"),
     (lambda d: d.update(name="my sweep"), "'name' must be a word"),
+    (lambda d: d.update(protocol="multi-core"),
+     "'protocol' must be 'single-thread' or 'whole-machine', or a list of them; got 'multi-core'$"),
+    (lambda d: d["experiments"][0].update(protocol=["whole-machine", "fast"]),
+     r"experiments\[0\].protocol must be 'single-thread' or 'whole-machine', or a list of them; "
+     r"got \['whole-machine', 'fast'\]$"),
+    (lambda d: d.update(protocol=[]), "'protocol' must be 'single-thread' or 'whole-machine'.*got \\[\\]$"),
+    (lambda d: d.update(protocol=["whole-machine", "whole-machine"]), "'protocol' lists a protocol twice"),
 ])
 def test_bad_configs_name_the_key_and_value(mutate, message):
     data = tiny_config()
     mutate(data)
     with pytest.raises(ConfigError, match=message):
         config.parse_config(data)
+
+
+def test_a_bad_protocol_is_one_line_naming_the_key_and_the_allowed_values():
+    data = tiny_config()
+    data["experiments"][0]["protocol"] = "whole_machine"
+    with pytest.raises(ValueError) as caught:
+        config.parse_config(data)
+    message = str(caught.value)
+    assert "\n" not in message and "experiments[0].protocol" in message and "'whole_machine'" in message
+    assert all(f"'{protocol}'" in message for protocol in config.PROTOCOLS)
+
+
+def test_protocols_make_runs_of_their_own_with_keys_of_their_own():
+    single = config.parse_config(tiny_config())
+    both = config.parse_config(tiny_config(protocol=["single-thread", "whole-machine"]))
+    # Each experiment run under each protocol; the random baseline (only evaluated) once.
+    trained = [spec for spec in both.runs if spec.algo != "random"]
+    assert len(trained) == 2 * len([spec for spec in single.runs if spec.algo != "random"])
+    assert [spec.protocol for spec in both.runs if spec.algo == "random"] == ["single-thread"] * 2
+    whole = [spec for spec in trained if spec.protocol == "whole-machine"]
+    assert len({spec.key_text for spec in both.runs}) == len(both.runs)
+    assert len({spec.label for spec in both.runs}) == len(both.runs)
+    for spec in whole:
+        twin = next(other for other in trained if other.protocol == "single-thread"
+                    and (other.library, other.seed) == (spec.library, spec.seed))
+        assert spec.key == {**twin.key, "protocol": "whole-machine"}
+        assert spec.hyperparameter_hash == twin.hyperparameter_hash and spec.label.endswith("__whole-machine")
+    # Single-thread keys name no protocol: records made before protocols existed still match.
+    assert {spec.key_text for spec in single.runs} <= {spec.key_text for spec in both.runs}
+    assert all("protocol" not in spec.key for spec in single.runs)
+    experiment_level = tiny_config()
+    experiment_level["experiments"][0]["protocol"] = "whole-machine"
+    assert {spec.protocol for spec in config.parse_config(experiment_level).runs if spec.algo != "random"} == {
+        "whole-machine"}
+    spec = whole[0]
+    assert config.RunSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+def test_whole_machine_runs_run_alone_after_the_others(monkeypatch):
+    sweep = config.parse_config(tiny_config(protocol=["whole-machine", "single-thread"]))
+    texts = [json.dumps(spec.to_json(), sort_keys=True) for spec in sweep.runs]
+    running: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    order: list[str] = []
+
+    def fake_run(spec_text, checkpoint_folder=None):
+        running.append(spec_text)
+        if len(running) > 1 and any(json.loads(t)["protocol"] == "whole-machine" for t in running):
+            overlaps.append(tuple(running))
+        time.sleep(0.05)
+        order.append(json.loads(spec_text)["protocol"])
+        running.remove(spec_text)
+        return json.dumps({"ok": True, "record": {}})
+
+    monkeypatch.setattr(executors, "execute_run", fake_run)
+    executors.run_all(texts, lambda text, outcome: None, workers=3)
+    assert not overlaps
+    assert sorted(order) == sorted(spec.protocol for spec in sweep.runs)
+    assert order.index("whole-machine") == order.count("single-thread")  # every shared run came first
 
 
 def test_unknown_config_name_suggests_the_closest_shipped_one():
@@ -112,6 +178,20 @@ def test_one_config_becomes_both_libraries_arguments():
     assert kwargs["policy_kwargs"]["activation_fn"].__name__ == "ReLU"
     assert settings["n_envs"] == 8 and settings["normalize"] is True
     assert "n_envs" not in kwargs
+
+
+def test_whole_machine_sb3_steps_its_envs_in_subprocesses():
+    _, single = translate.to_sb3("ppo", {"n_envs": 8})
+    _, whole = translate.to_sb3("ppo", {"n_envs": 8}, "whole-machine")
+    _, gail = translate.to_sb3("gail", {"n_envs": 8}, "whole-machine")
+    assert single["vec_env"] == "DummyVecEnv"
+    assert whole["vec_env"] == gail["vec_env"] == "SubprocVecEnv" and whole["n_envs"] == 8
+    assert runner.thread_count("single-thread") == 1
+    assert runner.thread_count("whole-machine") == runner.machine_cores() >= 1
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common import vec_env
+
+    assert getattr(vec_env, whole["vec_env"]) is vec_env.SubprocVecEnv  # the name train_sb3 looks up
 
 
 def test_ours_rejects_a_hyperparameter_our_agent_lacks():
@@ -189,6 +269,85 @@ def test_cli_validates_before_running(tmp_path, capsys):
     assert "needs --executor ray" in capsys.readouterr().err
 
 
+def _fake_record(spec, final, wall_speed, cpu_speed):
+    return {"key": spec.key, "spec": spec.to_json(), "protocol": spec.protocol, "expert_return": None,
+            "final": {"mean": final}, "curve": {"steps": [0], "mean": [final]},
+            "versions": {"agents-zoo": "0.1.0", "stable-baselines3": "2.9.2"},
+            "threads": {"tf_intra_op" if spec.library == "ours" else "torch_threads":
+                        1 if spec.protocol == "single-thread" else 4},
+            "timing": {"steps_per_second": wall_speed, "cpu_steps_per_second": cpu_speed, "train_time_s": 1.0,
+                       "peak_memory_mib": 100.0, "curve_train_time_s": [0.0]}}
+
+
+def test_report_and_headline_give_each_protocol_its_own_rows(tmp_path):
+    from benchmarks import headline
+
+    sweep = config.parse_config(tiny_config(protocol=["single-thread", "whole-machine"], random_baseline=False))
+    records = []
+    for spec in sweep.runs:
+        ours = spec.library == "ours"
+        if spec.protocol == "single-thread":
+            records.append(_fake_record(spec, 500.0, 3000.0 if ours else 1000.0, 3000.0 if ours else 1000.0))
+        else:  # whole-machine runs record no CPU-time speed: their env workers' CPU time is not counted
+            records.append(_fake_record(spec, 500.0, 8000.0 if ours else 2000.0, None))
+    text = report.build_report(sweep, records, tmp_path / "report", reps=200, plots=False)
+    assert "## PPO on CartPole-v1 (512 steps, single-thread)" in text
+    assert "## PPO on CartPole-v1 (512 steps, whole-machine)" in text and "its 4 core(s)" in text
+    whole_section = text.split("whole-machine)")[1]
+    assert "(CPU-time steps/s)" not in whole_section and "(wall-clock steps/s) = 4.00" in whole_section
+    results = tmp_path / "results" / "tiny"
+    results.mkdir(parents=True)
+    (results / harness.RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = headline.headline_rows(tmp_path / "results", reps=200)
+    assert len(rows) == 2
+    single_row, whole_row = sorted(rows, key=lambda row: "whole-machine" in row)
+    assert "3,000 CPU steps/s" in single_row and "3.00 [3.00, 3.00]x |" in single_row
+    assert "PPO CartPole-v1, 512 steps, 2 seeds, whole-machine" in whole_row
+    assert "8,000 wall-clock steps/s" in whole_row and "4.00 [4.00, 4.00]x wall clock" in whole_row
+
+
+def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations_and_best():
+    spec = config.parse_config(tiny_config(seeds=[0])).runs[0]
+    run = _fake_record(spec, 80.0, 1.0, 1.0)
+    run["curve"]["mean"] = [0.0, 100.0, 40.0, 60.0, 20.0, 60.0, 20.0]  # the last 5 average 40
+    lines = report.expert_fractions({"ours": [run]}, expert=120.0, random=20.0)
+    assert lines[0].startswith("| library | fraction of expert: final | mean of last 5 evaluations | best evaluation |")
+    assert lines[2].endswith("| 0.60 +- 0.00 | 0.20 +- 0.00 | 0.80 +- 0.00 |")
+
+
+@pytest.mark.bench
+def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch):
+    """A tiny sweep under both protocols: records carry theirs, the whole-machine SB3 run stepped a
+    SubprocVecEnv with all cores' threads, the report has a section per protocol, and no library
+    left a log folder in the temporary directory (SB3's default logger makes ``<tmp>/SB3-<date>``)."""
+    pytest.importorskip("stable_baselines3")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # the runs' processes make their temporaries here
+    data = tiny_config(seeds=[0], protocol=["single-thread", "whole-machine"])
+    data["experiments"][0]["libraries"] = ["sb3"]
+    sweep = config.parse_config(data)
+    outcome = harness.run_sweep(sweep, tmp_path / "out", workers=2, log=lambda line: None)
+    assert not outcome.failed, outcome.failed
+    records = {report.protocol_of(r["key"]) + "/" + r["key"]["algo"]: r
+               for r in harness.load_records(tmp_path / "out" / harness.RESULTS_FILE)}
+    assert sorted(records) == ["single-thread/ppo", "single-thread/random", "whole-machine/ppo"]
+    whole, single = records["whole-machine/ppo"], records["single-thread/ppo"]
+    assert whole["protocol"] == "whole-machine" and whole["key"]["protocol"] == "whole-machine"
+    assert single["protocol"] == "single-thread" and "protocol" not in single["key"]
+    assert whole["library_arguments"]["vec_env"] == "SubprocVecEnv"
+    assert single["library_arguments"]["vec_env"] == "DummyVecEnv"
+    cores = runner.machine_cores()
+    assert whole["threads"]["torch_threads"] == cores and whole["threads"]["OMP_NUM_THREADS"] == str(cores)
+    assert single["threads"]["torch_threads"] == 1
+    assert whole["timing"]["cpu_steps_per_second"] is None and whole["timing"]["steps_per_second"] > 0
+    text = report.build_report(sweep, list(records.values()), tmp_path / "out", reps=200, plots=False)
+    assert "## PPO on CartPole-v1 (512 steps, single-thread)" in text
+    assert "## PPO on CartPole-v1 (512 steps, whole-machine)" in text
+    assert f"its {cores} core(s)" in text
+    assert not [p.name for p in temporary.iterdir() if p.name.startswith(("SB3-", "imitation-"))]
+
+
 # ----------------------------------------------------------------------------- end to end (slow)
 def _bench_command(*args: str) -> list[str]:
     # The lead's `agents-zoo` entry point; benchmarks.cli alone where it is not installed.
@@ -251,3 +410,39 @@ def test_local_ray_gives_the_same_records_as_the_process_pool(tmp_path):
         assert _without_timing(record) == _without_timing(ray[key]), key
         # Ray ran it in another process than the pool did, still with one thread.
         assert ray[key]["threads"]["OMP_NUM_THREADS"] == "1"
+
+
+@pytest.mark.slow
+@pytest.mark.bench
+def test_gail_sweep_shrunk_runs_both_variants_and_imitation(tmp_path, monkeypatch):
+    """The shipped gail config's CartPole experiment, shrunk to seconds: our expert's episodes
+    feed ours[matched], ours[tuned] and imitation (in its own environment, when it is built);
+    the report gives each one's fraction of the expert's return."""
+    pytest.importorskip("seals")
+    from benchmarks import reference_envs
+
+    if not (reference_envs.environment_folder("imitation") / reference_envs.COMPLETE_MARKER).is_file():
+        pytest.skip("the imitation reference environment is not built (agents-zoo bench --config gail-quick builds it)")
+    cache = tmp_path / "cache"  # the tiny expert's episodes stay out of the user's cache; the environment is shared
+    cache.mkdir()
+    (cache / "reference-envs").symlink_to(reference_envs.cache_root(), target_is_directory=True)
+    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(cache))
+    data = json.loads(config.resolve_config_path("gail").read_text())
+    experiment = data["experiments"][0]
+    assert experiment["env"] == "seals/CartPole-v0"
+    experiment.update(budget=1024, seeds=[0], evaluation={"eval_every": 512, "n_eval_episodes": 2, "n_final_episodes": 3})
+    experiment["demonstrations"].update(expert_timesteps=2048, n_episodes=4)
+    experiment["hyperparameters"].update(n_steps=32, demo_batch_size=128)
+    experiment["variants"]["tuned"]["demo_batch_size"] = 128
+    data["experiments"] = [experiment]
+    sweep = config.parse_config(data)
+    outcome = harness.run_sweep(sweep, tmp_path / "out", workers=2, log=lambda line: None)
+    assert not outcome.failed, outcome.failed
+    records = harness.load_records(tmp_path / "out" / harness.RESULTS_FILE)
+    labels = sorted(report.run_label(r["key"]) for r in records if r["key"]["algo"] == "gail")
+    assert labels == ["imitation", "ours[matched]", "ours[tuned]"]
+    experts = {r["expert_return"] for r in records if r["key"]["algo"] == "gail"}
+    assert len(experts) == 1  # the same episodes for all three
+    text = report.build_report(sweep, records, tmp_path / "out", reps=200, plots=False)
+    assert "| library | fraction of expert: final | mean of last 5 evaluations | best evaluation |" in text
+    assert "`[matched]`" in text and "`[tuned]`" in text and "imitation 1.0.1 (torch)" in text

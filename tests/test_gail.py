@@ -187,16 +187,6 @@ def test_train_cli_runs_gail(cartpole_demos, tmp_path):
     assert status == 0 and (tmp_path / "gail.zip").is_file()
 
 
-@pytest.mark.bench
-def test_benchmark_script_quick(tmp_path):
-    pytest.importorskip("imitation")
-    from benchmarks import bench_gail
-
-    assert bench_gail.main(["--quick", "--seeds", "0", "--out-dir", str(tmp_path)]) == 0
-    assert (tmp_path / "gail_quick_seals_CartPole-v0.json").is_file()
-    assert (tmp_path / "gail_quick_seals_CartPole-v0.md").is_file()
-
-
 def test_same_seed_gives_identical_weights_and_returns(cartpole_demos, tmp_path):
     path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
 
