@@ -39,7 +39,7 @@ SB3_DIRECT = {
     "dqn": ("buffer_size", "learning_starts", "batch_size", "tau", "train_freq", "gradient_steps",
             "target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps"),
 }
-SB3_POLICY_KWARGS = ("log_std_init", "ortho_init")
+SB3_POLICY_KWARGS = ("log_std_init", "ortho_init", "full_std", "use_expln", "squash_output")
 # imitation's GAIL: the learner is an SB3 PPO; these go to GAIL(...) itself.
 GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_updates_per_round")
 SCHEDULE_KEYS = ("learning_rate", "clip_range")

@@ -35,6 +35,9 @@ policy_hidden_sizes        ``policy_kwargs=dict(net_arch=dict(pi=[..], vf=[..]))
                            sizes for both; separate pi and vf MLPs like SB3's default)
 activation                 ``policy_kwargs=dict(activation_fn=nn.Tanh)`` ("tanh"/"relu")
 log_std_init               ``policy_kwargs=dict(log_std_init=...)``
+use_sde, sde_sample_freq   same names (gSDE, Raffin et al. 2021; ``learn_features=False``)
+full_std, use_expln,       ``policy_kwargs=dict(full_std=..., use_expln=...,
+squash_output              squash_output=...)`` (gSDE only, as in SB3)
 normalize_observation      ``VecNormalize(norm_obs=True, clip_obs=clip_observation)``
 normalize_reward           ``VecNormalize(norm_reward=True, clip_reward=clip_reward)``
 PPO: batch_size, n_epochs, same names; "linear" clip_range_schedule == ``lin_<clip>``
@@ -42,6 +45,17 @@ clip_range(_vf), target_kl
 A2C: use_rms_prop,         same names (RMSprop alpha 0.99; Adam eps 1e-5 otherwise)
 rms_prop_eps
 =========================  ===========================================================
+
+gSDE (``use_sde=True``, Box actions, MLP policies): the exploration noise is ``latent @ E``, where
+``latent`` is the policy network's last hidden layer (the NumPy forward hands it out) and ``E`` is
+one (latent_dim, action_dim) matrix per env drawn from N(0, std(log_std)) with ``self.rng``
+(``core.distributions.StateDependentNoise`` holds the math). ``reset_noise`` draws them at the start
+of every rollout (just after ``on_rollout_start``, the checkpoint point, so a resumed run draws the
+same ones) and every ``sde_sample_freq`` steps within it when that is > 0 (SB3 counts the same
+steps). The current matrices are saved with the agent (``exploration_matrices``), so a loaded
+agent's next stochastic action is the one the saved agent would have taken. The ``log_std`` matrix
+is the last piece of ``FlatActorCritic``'s flat parameter vector. SB3 2.9.2's PPO and A2C do not
+redraw the matrices in ``train`` (and the loss does not read them), so neither do we.
 
 Substituted rewards (for GAIL and other learned rewards): set ``agent.reward_fn`` (or pass
 ``reward_fn=`` to the constructor / ``load``) to a function
@@ -95,7 +109,12 @@ class OnPolicyConfig(AgentConfig):
     vf_coef: float = field(0.5, doc="weight of the value loss in the loss")
     max_grad_norm: float = field(0.5, doc="clip gradients to this global norm")
     normalize_advantage: bool = field(True, doc="standardize advantages per minibatch")
-    log_std_init: float = field(0.0, doc="initial log std of the Gaussian policy (Box actions)")
+    log_std_init: float = field(0.0, doc="initial log std of the Gaussian policy, or of gSDE's std matrix (Box actions)")
+    use_sde: bool = field(False, doc="generalized state-dependent exploration (gSDE, SB3 use_sde; Box actions, MLP policies)")
+    sde_sample_freq: int = field(-1, doc="gSDE: new exploration matrices every this many steps; -1 or 0: only at rollout starts")
+    full_std: bool = field(True, doc="gSDE: one std per (latent feature, action) pair; false: one per latent feature")
+    use_expln: bool = field(False, doc="gSDE: std = expln(log_std) (exp below 0, log1p + 1 above) instead of exp(log_std)")
+    squash_output: bool = field(False, doc="gSDE: squash actions with tanh into [-1, 1], then rescale them to the Box bounds")
     normalize_observation: bool = field(False, doc="normalize observations by running mean/std (VecNormalize norm_obs)")
     normalize_reward: bool = field(False, doc="scale rewards by the std of the discounted return (VecNormalize norm_reward)")
     clip_observation: float = field(10.0, doc="clip normalized observations to +-this (VecNormalize clip_obs)")
@@ -116,8 +135,12 @@ class OnPolicyConfig(AgentConfig):
         check_number(self, "log_std_init")
         check_positive(self, "clip_observation")
         check_positive(self, "clip_reward")
-        for name in ("normalize_advantage", "normalize_observation", "normalize_reward", "jit_compile"):
+        check_int(self, "sde_sample_freq", minimum=-1)
+        for name in ("normalize_advantage", "normalize_observation", "normalize_reward", "jit_compile", "use_sde",
+                     "full_std", "use_expln", "squash_output"):
             check_bool(self, name)
+        if self.squash_output and not self.use_sde:
+            raise ValueError("squash_output needs use_sde=True (as in SB3: only gSDE squashes its actions)")
         if self.normalize_advantage and self.rollout_size < 2:
             raise ValueError(f"normalize_advantage needs n_steps * n_envs >= 2 transitions per rollout, "
                              f"got n_steps={self.n_steps} * n_envs={self.n_envs} = {self.rollout_size}")
@@ -198,17 +221,23 @@ class FlatActorCritic(tf.Module):
       (with no hidden layers the first layer is the heads: (obs_dim, action_dim + 1));
     * each later hidden layer: pi kernel, pi bias, vf kernel, vf bias;
     * the heads: pi kernel, pi bias, vf kernel, vf bias (when there are hidden layers);
-    * ``log_std`` (Box actions).
+    * ``log_std`` (Box actions): the model's (action_dim,) vector, or with ``sde`` gSDE's
+      (latent_dim, action_dim or 1) matrix filled with ``log_std_init``, where latent_dim is the
+      width of the policy's last hidden layer (the input size with no hidden layers).
 
-    ``call`` returns (logits, values) for Discrete actions and ((means, log_std), values) for
-    Box actions: the policy output is passed whole to ``log_prob_and_entropy``.
+    ``call`` returns (logits, values) for Discrete actions, ((means, log_std), values) for
+    Box actions and ((means, log_std, latent), values) with gSDE, ``latent`` being the policy's
+    last hidden features: the policy output is passed whole to ``log_prob_and_entropy``.
     """
 
-    def __init__(self, model: ActorCritic, observation_space: spaces.Space):
+    def __init__(self, model: ActorCritic, observation_space: spaces.Space,
+                 sde: distributions.StateDependentNoise | None = None, log_std_init: float = 0.0):
         super().__init__(name="flat_actor_critic")
         if model.is_image:
             raise ValueError("FlatActorCritic is for MLP policies; image policies keep ActorCritic")
         self.discrete, self.action_dim = model.discrete, model.action_dim
+        self.sde = sde
+        self.log_std_init = log_std_init
         self.observation_space = observation_space
         self.discrete_observations = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
         self.activation_name = model.policy_net.activation_name
@@ -225,7 +254,10 @@ class FlatActorCritic(tf.Module):
         arrays = [np.concatenate([pi[0][0], vf[0][0]], axis=1), np.concatenate([pi[0][1], vf[0][1]])]
         for (pk, pb, _), (vk, vb, _) in zip(pi[1:], vf[1:]):
             arrays += [pk, pb, vk, vb]
-        if not self.discrete:
+        if self.sde is not None:
+            latent_dim = pi[-1][0].shape[0]  # the rows of the action head's kernel
+            arrays.append(np.full(self.sde.log_std_shape(latent_dim), self.log_std_init, dtype=np.float32))
+        elif not self.discrete:
             arrays.append(model.log_std.numpy())
         return arrays
 
@@ -249,7 +281,8 @@ class FlatActorCritic(tf.Module):
         activation = keras.activations.get(self.activation_name)
         # bias_add, not +: the same sums, and its gradient is one BiasAddGrad instead of a
         # broadcast-gradient Sum + Reshape + shape ops.
-        x = tf.nn.bias_add(tf.matmul(self.features(observations), pieces[0]), pieces[1])
+        latent = self.features(observations)  # the action head's input: the last hidden layer, if any
+        x = tf.nn.bias_add(tf.matmul(latent, pieces[0]), pieces[1])
         if not self.hidden_sizes:  # the first layer is the heads
             policy, value = tf.split(x, [self.action_dim, 1], axis=1)
         else:
@@ -257,12 +290,15 @@ class FlatActorCritic(tf.Module):
             n_later = len(self.hidden_sizes) - 1
             for i in range(n_later + 1):
                 pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
+                latent = policy
                 policy, value = tf.nn.bias_add(tf.matmul(policy, pk), pb), tf.nn.bias_add(tf.matmul(value, vk), vb)
                 if i < n_later:
                     policy, value = activation(policy), activation(value)
         values = tf.squeeze(value, axis=-1)
         if self.discrete:
             return policy, values
+        if self.sde is not None:
+            return (policy, pieces[-1], latent), values
         return (policy, pieces[-1]), values
 
     __call__ = call
@@ -273,8 +309,10 @@ class FlatActorCritic(tf.Module):
             log_probs = tf.nn.log_softmax(policy_output)
             chosen = tf.reduce_sum(log_probs * tf.one_hot(tf.cast(actions, tf.int32), self.action_dim), axis=-1)
             return chosen, -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
-        mean, log_std = policy_output
         actions = tf.reshape(actions, [-1, self.action_dim])
+        if self.sde is not None:
+            return self.sde.log_prob_and_entropy(*policy_output, actions)
+        mean, log_std = policy_output
         return (distributions.gaussian_log_prob(mean, log_std, actions),
                 distributions.gaussian_entropy(log_std, tf.shape(actions)[0]))
 
@@ -301,21 +339,29 @@ class NumpyActorCritic:
         self.log_std = None if self.discrete else self.pieces[-1]
 
     def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = preprocess_numpy(self.observation_space, observations)
+        """(policy output, values) for a batch of observations."""
+        policy, values, _ = self.forward_with_latent(observations)
+        return policy, values
+
+    def forward_with_latent(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(policy output, values, latent): latent is the action head's input, the policy's last
+        hidden layer (the preprocessed observations with no hidden layers), gSDE's features."""
+        latent = preprocess_numpy(self.observation_space, observations)
         pieces, act = self.pieces, self.activation
-        x = x @ pieces[0] + pieces[1]
+        x = latent @ pieces[0] + pieces[1]
         hidden = self.flat.hidden_sizes
         if not hidden:
-            return x[:, :self.flat.action_dim], x[:, self.flat.action_dim]
+            return x[:, :self.flat.action_dim], x[:, self.flat.action_dim], latent
         x = act(x)
         policy, value = x[:, :hidden[0]], x[:, hidden[0]:]
         n_later = len(hidden) - 1
         for i in range(n_later + 1):
             pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
+            latent = policy
             policy, value = policy @ pk + pb, value @ vk + vb
             if i < n_later:
                 policy, value = act(policy), act(value)
-        return policy, value[:, 0]
+        return policy, value[:, 0], latent
 
 
 def sample_actions(policy_output: np.ndarray, log_std: np.ndarray | None, rng: np.random.Generator,
@@ -359,10 +405,12 @@ class OnPolicyAgent(BaseAgent):
         if cfg.normalize_observation and (image or not isinstance(self.observation_space, spaces.Box)):
             raise ValueError(f"normalize_observation needs a vector Box observation space, got {self.observation_space} "
                              "(images are scaled by 1/255 inside the CNN)")
+        self.sde = self._make_sde(image)
         model = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
                             cfg.log_std_init, seed=self.seed, compute_dtype=cfg.compute_dtype)
         # MLP policies train one flat parameter vector (same init, same math, far fewer graph ops).
-        self.policy: ActorCritic | FlatActorCritic = model if image else FlatActorCritic(model, self.observation_space)
+        self.policy: ActorCritic | FlatActorCritic = (
+            model if image else FlatActorCritic(model, self.observation_space, self.sde, cfg.log_std_init))
         self.optimizer = self._make_optimizer()
         self.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, self.observation_space, self.action_space,
                                     cfg.gamma, cfg.gae_lambda)
@@ -378,6 +426,28 @@ class OnPolicyAgent(BaseAgent):
         # losses' source costs seconds of tracing on every new agent.
         self._update_graph = tf.function(self._update, jit_compile=self._uses_jit(), autograph=False)
         self._update_concrete: tuple[tuple, Any] | None = None
+        self._exploration_matrices: np.ndarray | None = None
+        if self.sde is not None:
+            self.reset_noise()  # as SB3's policy does when it is built: predict() may come before learn()
+
+    def _make_sde(self, image: bool) -> distributions.StateDependentNoise | None:
+        """gSDE's distribution when ``use_sde`` (checked against the spaces), else None."""
+        cfg, space = self.config, self.action_space
+        if not cfg.use_sde:
+            return None
+        if not isinstance(space, spaces.Box):
+            raise ValueError(f"use_sde needs Box (continuous) actions, got {space}")
+        if image:
+            raise ValueError(f"use_sde needs vector observations (an MLP policy), got images {self.observation_space}")
+        if cfg.squash_output and not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+            raise ValueError(f"squash_output rescales actions to the Box bounds, which must be finite, got {space}")
+        return distributions.StateDependentNoise(int(np.prod(space.shape)), cfg.full_std, cfg.use_expln, cfg.squash_output)
+
+    def reset_noise(self) -> None:
+        """gSDE: draw new exploration matrices, one per env, with ``self.rng`` (SB3's ``policy.reset_noise``)."""
+        if self.sde is None:
+            raise RuntimeError("reset_noise() needs use_sde=True")
+        self._exploration_matrices = self.sde.np_sample_matrices(self._numpy_policy.log_std, self.n_envs, self.rng)
 
     def _uses_jit(self) -> bool:
         return self.config.jit_compile
@@ -395,6 +465,8 @@ class OnPolicyAgent(BaseAgent):
         if self.return_rms is not None:
             arrays.update(self.return_rms.state_arrays("return_rms"))
             arrays["discounted_returns"] = self._discounted_returns.copy()
+        if self._exploration_matrices is not None:
+            arrays["exploration_matrices"] = self._exploration_matrices.copy()
         return arrays
 
     def _load_extra_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -404,6 +476,10 @@ class OnPolicyAgent(BaseAgent):
             self.return_rms.load_state_arrays("return_rms", arrays)
             if arrays["discounted_returns"].shape == self._discounted_returns.shape:
                 self._discounted_returns[:] = arrays["discounted_returns"]
+        # gSDE's current matrices; loaded onto another number of envs, the freshly drawn ones stay.
+        saved = arrays.get("exploration_matrices")
+        if self._exploration_matrices is not None and saved is not None and saved.shape == self._exploration_matrices.shape:
+            self._exploration_matrices[:] = saved
 
     def _after_load(self) -> None:
         self._refresh_numpy_policy(self.policy.acting_weights())
@@ -431,15 +507,29 @@ class OnPolicyAgent(BaseAgent):
         return self._numpy_policy.log_std if self._numpy_policy is not None else self.policy.log_std.numpy()
 
     def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Gaussian samples are clipped to the bounds for the env; the buffer keeps them unclipped."""
+        """Gaussian samples are clipped to the bounds for the env; the buffer keeps them unclipped.
+        gSDE's squashed actions (in [-1, 1]) are rescaled to the bounds instead (SB3's ``unscale_action``)."""
         if not self._box_actions:
             return actions
         space = self.action_space
-        return np.clip(actions.reshape(len(actions), *space.shape), space.low, space.high)
+        actions = actions.reshape(len(actions), *space.shape)
+        if self.sde is not None and self.sde.squash_output:
+            return space.low + 0.5 * (actions + 1.0) * (space.high - space.low)
+        return np.clip(actions, space.low, space.high)
+
+    def _act(self, policy_observations: np.ndarray, log_std: np.ndarray | None,
+             deterministic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(actions, log-probabilities, values) for already-normalized observations."""
+        if self.sde is not None:
+            mean, values, latent = self._numpy_policy.forward_with_latent(policy_observations)
+            actions, log_probs = self.sde.np_sample(mean, latent, log_std, self._exploration_matrices, deterministic)
+            return actions, log_probs, values
+        policy_output, values = self._forward(policy_observations)
+        actions, log_probs = sample_actions(policy_output, log_std, self.rng, deterministic)
+        return actions, log_probs, values
 
     def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        policy_output, _ = self._forward(self._normalize_observations(observations))
-        actions, _ = sample_actions(policy_output, self._log_std(), self.rng, deterministic)
+        actions, _, _ = self._act(self._normalize_observations(observations), self._log_std(), deterministic)
         return self._to_env_actions(actions)
 
     def _reset_env(self) -> np.ndarray:
@@ -459,11 +549,16 @@ class OnPolicyAgent(BaseAgent):
         if record:
             transitions = self._transition_arrays()
         log_std = self._log_std()
+        # gSDE: new matrices at every rollout start, after the checkpoint point, then every sde_sample_freq steps.
+        sde_sample_freq = self.config.sde_sample_freq if self.sde is not None else 0
+        if self.sde is not None:
+            self.reset_noise()
         observations = self._last_obs
         for step in range(n_steps):
+            if sde_sample_freq > 0 and step > 0 and step % sde_sample_freq == 0:
+                self.reset_noise()
             policy_observations = self._normalize_observations(observations)
-            policy_output, values = self._forward(policy_observations)
-            actions, log_probs = sample_actions(policy_output, log_std, self.rng, deterministic=False)
+            actions, log_probs, values = self._act(policy_observations, log_std, deterministic=False)
             env_actions = self._to_env_actions(actions)
             next_observations, rewards, terminated, truncated, final_observations = self._env_step(env_actions)
             if self.observation_rms is not None:
