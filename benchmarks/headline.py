@@ -52,6 +52,16 @@ def _version(runs: list[dict[str, Any]], library: str) -> str:
     return runs[0].get("versions", {}).get(distribution, "?")
 
 
+# Settings that change what a row measures, named in its "what" column when a run turns them on.
+NOTABLE_SETTINGS = {"use_sde": "gSDE", "compute_dtype": "bf16"}
+
+
+def _notable(runs: list[dict[str, Any]]) -> str:
+    hyperparameters = runs[0]["spec"].get("hyperparameters", {}) if runs else {}
+    on = [name for setting, name in NOTABLE_SETTINGS.items() if hyperparameters.get(setting) not in (None, False, "float32")]
+    return f" with {', '.join(on)}" if on else ""
+
+
 def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[str]:
     from benchmarks.config import ConfigError, load_config
 
@@ -76,7 +86,8 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
             for label in sorted(label for label in by_label if library_of(label) == "ours"):
                 ours = by_label[label]
                 variant = label[len("ours"):]
-                what = f"{algo.upper()}{variant} {env}, {budget:,} steps, {seeds} seed{'s' if seeds > 1 else ''}"
+                what = (f"{algo.upper()}{variant} {env}{_notable(ours)}, {budget:,} steps, "
+                        f"{seeds} seed{'s' if seeds > 1 else ''}")
                 if protocol != SINGLE_THREAD:
                     what += f", {protocol}"
                 ratio = "n/a"
