@@ -32,6 +32,22 @@ def dense(units: int, gain: float, activation: str | None = None, name: str | No
                         bias_initializer="zeros", name=name, dtype=dtype)
 
 
+def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
+    """Redraw every Dense and Conv2D kernel and bias as ``torch.nn`` initializes them by default:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5), and the bias rule).
+
+    SB3's DQN networks keep these defaults (it applies orthogonal init in its actor-critic
+    policies only), so this is how a DQN matches SB3's starting point.
+    """
+    for layer in model._flatten_layers():
+        if isinstance(layer, (layers.Dense, layers.Conv2D)):
+            fan_in = int(np.prod(layer.kernel.shape[:-1]))
+            bound = 1.0 / math.sqrt(fan_in)
+            for variable in (layer.kernel, layer.bias):
+                if variable is not None:
+                    variable.assign(rng.uniform(-bound, bound, variable.shape).astype(np.float32))
+
+
 class MLP(keras.Model):
     """Hidden layers with ``activation`` then a linear output layer (omitted if ``output_size`` is None)."""
 
