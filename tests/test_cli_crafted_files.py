@@ -118,7 +118,7 @@ def model(tmp_path_factory):
 ])
 def test_crafted_model_is_one_line(model, tmp_path, capsys, case, expected):
     out = tmp_path / f"{case}.zip"
-    weight = "arrays/policy/000.npy"
+    weight = "arrays/policy/params.npy"
     members = _members(model)
     real = dict(members)[weight]
     if case in ("bzip2", "lzma"):

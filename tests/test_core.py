@@ -141,7 +141,7 @@ def test_replay_buffer_is_circular_and_samples_stored_transitions(capacity, n_en
     step = 0
     for _ in range(adds):
         obs = np.array([[step + i, 0] for i in range(n_envs)], dtype=np.float32)
-        buffer.add(obs, obs + 1, np.zeros(n_envs, dtype=np.int64), obs[:, 0], np.zeros(n_envs))
+        buffer.add(obs, np.zeros(n_envs, dtype=np.int64), obs[:, 0], obs + 1, np.zeros(n_envs))
         step += n_envs
     assert len(buffer) == min(adds * n_envs, capacity)
     if len(buffer):

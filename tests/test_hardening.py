@@ -315,7 +315,7 @@ def test_small_crafted_files_are_refused_within_300_mib(ppo_file, tmp_path):
                                     "corrupt or truncated"),
         "npz_bomb": ("demos", npz_bomb, "more than the limit"),
         "npy_header_8_tib": ("archive", _rewrite(ppo_file, tmp_path / "header.zip", members={
-            "arrays/policy/000.npy": _npy_header((2**40,), "<f8") + bytes(64)}), "declares shape (1099511627776,)"),
+            "arrays/policy/params.npy": _npy_header((2**40,), "<f8") + bytes(64)}), "declares shape (1099511627776,)"),
     }
     assert os.path.getsize(bomb) < MiB and os.path.getsize(npz_bomb) < MiB  # ~1000x
     assert os.path.getsize(tmp_path / "wide.zip") < 200_000

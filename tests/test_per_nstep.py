@@ -94,7 +94,7 @@ def test_alpha_zero_samples_uniformly_and_weights_are_one():
 def test_importance_weights_by_hand_and_new_transitions_get_the_max_priority():
     buffer = ReplayBuffer(8, OBS_SPACE, ACTION_SPACE, prioritized=True, alpha=0.5, epsilon=1.0)
     for t in range(4):
-        buffer.add(np.array([[t]]), np.array([[t + 1]]), np.array([0]), np.array([0.0]), np.array([0.0]))
+        buffer.add(np.array([[t]]), np.array([0]), np.array([0.0]), np.array([[t + 1]]), np.array([0.0]))
     np.testing.assert_array_equal(buffer.priorities.tree.leaves[:4], 1.0)  # max priority before any update: 1
     # p = |delta| + 1 = 1, 4, 9, 16; p^0.5 = 1, 2, 3, 4; P = 0.1, 0.2, 0.3, 0.4; prefix intervals
     # [0, 1), [1, 3), [3, 6), [6, 10).
@@ -105,17 +105,17 @@ def test_importance_weights_by_hand_and_new_transitions_get_the_max_priority():
     np.testing.assert_array_equal(batch.observations[:, 0], [0, 2, 3, 3])
     # w = (N P)^-beta = (4 * [0.1, 0.3, 0.4, 0.4])^-0.5, divided by the batch's largest (the first).
     np.testing.assert_allclose(batch.weights, [1.0, np.sqrt(0.4 / 1.2), 0.5, 0.5], rtol=1e-6)
-    buffer.add(np.array([[4]]), np.array([[5]]), np.array([0]), np.array([0.0]), np.array([0.0]))
+    buffer.add(np.array([[4]]), np.array([0]), np.array([0.0]), np.array([[5]]), np.array([0.0]))
     assert buffer.priorities.max_priority == 16.0
     assert buffer.priorities.tree.leaves[4] == 4.0  # 16^0.5: the largest priority seen
     uniform = ReplayBuffer(8, OBS_SPACE, ACTION_SPACE)
-    uniform.add(np.zeros((1, 1)), np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.array([0.0]))
+    uniform.add(np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.zeros((1, 1)), np.array([0.0]))
     np.testing.assert_array_equal(uniform.sample(np.random.default_rng(0), 3).weights, 1.0)
 
 
 def test_non_finite_td_errors_are_refused():
     buffer = ReplayBuffer(4, OBS_SPACE, ACTION_SPACE, prioritized=True)
-    buffer.add(np.zeros((1, 1)), np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.array([0.0]))
+    buffer.add(np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.zeros((1, 1)), np.array([0.0]))
     with pytest.raises(ValueError, match="non-finite TD errors"):
         buffer.update_priorities(np.array([0]), np.array([np.nan]))
     with pytest.raises(ValueError, match="prioritized=True"):
@@ -146,7 +146,7 @@ def flat_buffer_with(steps, capacity, n_envs=1, n_steps=3, gamma=0.5):
     buffer = ReplayBuffer(capacity, OBS_SPACE, ACTION_SPACE, n_envs=n_envs, n_steps=n_steps, gamma=gamma)
     for step in steps:
         obs, rewards, next_obs, terminated, done = (np.array(column, dtype=np.float32) for column in zip(*step))
-        buffer.add(obs[:, None], next_obs[:, None], np.zeros(n_envs, np.int64), rewards, terminated, done.astype(bool))
+        buffer.add(obs[:, None], np.zeros(n_envs, np.int64), rewards, next_obs[:, None], terminated, done.astype(bool))
     return buffer
 
 
@@ -207,7 +207,7 @@ def test_flat_start_new_episodes_and_old_files_cut_the_streams():
     continuing = [[(t, 1.0, t + 1, 0, 0)] for t in range(4)]
     buffer = flat_buffer_with(continuing, capacity=10)
     buffer.start_new_episodes()  # e.g. learn() reset the envs
-    buffer.add(np.array([[50.0]]), np.array([[51.0]]), np.array([0]), np.array([1.0]), np.array([0.0]),
+    buffer.add(np.array([[50.0]]), np.array([0]), np.array([1.0]), np.array([[51.0]]), np.array([0.0]),
                np.array([False]))
     rows = by_index(buffer)
     assert rows[3][:4] == pytest.approx((1.0, 4, 0.0, 0.5))  # not continued into the new episode
@@ -222,7 +222,7 @@ def test_flat_start_new_episodes_and_old_files_cut_the_streams():
     resaved.load_state_arrays(buffer.state_arrays())
     assert by_index(resaved) == by_index(buffer)
     with pytest.raises(ValueError, match="needs dones"):
-        resaved.add(np.zeros((1, 1)), np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.array([0.0]))
+        resaved.add(np.zeros((1, 1)), np.array([0]), np.array([0.0]), np.zeros((1, 1)), np.array([0.0]))
 
 
 # ---------------------------------------------------------------------- n-step in the frame buffer

@@ -66,7 +66,7 @@ def dqn_file(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- non-finite arrays
-@pytest.mark.parametrize("array", ["policy/000", "optimizer/001", "observation_rms/var", "observation_rms/mean"])
+@pytest.mark.parametrize("array", ["policy/params", "optimizer/iterations", "observation_rms/var", "observation_rms/mean"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_non_finite_arrays_are_refused_by_name(ppo_file, tmp_path, array, value):
     bad = _replace_arrays(ppo_file, tmp_path / "bad.zip", **{array: _set(0, value)})
@@ -75,17 +75,17 @@ def test_non_finite_arrays_are_refused_by_name(ppo_file, tmp_path, array, value)
 
 
 def test_evaluate_refuses_nan_weights_in_one_line(ppo_file, tmp_path, capsys):
-    bad = _replace_arrays(ppo_file, tmp_path / "nan.zip", **{"policy/000": _set(3, np.nan)})
+    bad = _replace_arrays(ppo_file, tmp_path / "nan.zip", **{"policy/params": _set(3, np.nan)})
     assert main(["evaluate", str(bad), "--episodes", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("agents-zoo evaluate: error:")
-    assert str(bad) in err[0] and "'policy/000' holds a non-finite value (nan)" in err[0]
+    assert str(bad) in err[0] and "'policy/params' holds a non-finite value (nan)" in err[0]
 
 
 def test_weights_beyond_float32_range_are_refused(ppo_file, tmp_path):
     """Finite in the file (float64), but inf once assigned to a float32 variable."""
-    bad = _replace_arrays(ppo_file, tmp_path / "huge.zip", **{"policy/000": lambda a: a.astype(np.float64) * 1e300})
-    with pytest.raises(ArchiveError, match=r"policy/000 holds values beyond the range of float32"):
+    bad = _replace_arrays(ppo_file, tmp_path / "huge.zip", **{"policy/params": lambda a: a.astype(np.float64) * 1e300})
+    with pytest.raises(ArchiveError, match=r"policy/params holds values beyond the range of float32"):
         agents_zoo.load(bad)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents_zoo.core import saved_variables
 from agents_zoo.core.config import check_json_numbers
 from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.restore_checks import check_finite_arrays
@@ -100,33 +100,49 @@ def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------------------- save / load
-def _array_name(index: int, variable: keras.Variable) -> str:
-    # Keras auto-names layers with process-wide counters ("dense_7"), so names differ between
-    # processes: weights are matched by position, the path is kept only to read the file.
-    readable = re.sub(r"[^A-Za-z0-9_.\-/]", "_", variable.path)
-    return f"weights/{index:04d}/{readable}"
+WEIGHTS = "weights"  # saved as weights/<name> (core.saved_variables); earlier: weights/<index>/<keras path>
 
 
 def save_model_archive(model: keras.Model, path: str | Path, model_name: str, config: Any) -> Path:
-    """Save a built model's weights with the project's pickle-free archive format."""
+    """Save a built model's weights with the project's pickle-free archive format, by name."""
     if not model.built:
         raise ValueError(f"{model_name} has no weights yet: call it on a batch or fit it before save()")
-    arrays = {_array_name(i, v): np.asarray(v.numpy()) for i, v in enumerate(model.weights)}
+    arrays = saved_variables.variables_to_arrays(WEIGHTS, model, model.weights)
     return save_archive(
         path,
         kind=ARCHIVE_KIND_PREFIX + model_name,
         config=dataclasses.asdict(config),
         arrays=arrays,
-        metadata={"num_weights": len(arrays)},
+        metadata={"num_weights": len(arrays), saved_variables.LAYOUT_KEY: saved_variables.NAMES},
     )
+
+
+def _checked_weights(model: keras.Model, arrays: dict[str, np.ndarray],
+                     model_name: str) -> list[tuple[Any, np.ndarray]]:
+    """(weight, value) pairs, all checked before any is assigned.
+
+    Files saved before weights were named hold ``weights/0000/<keras path>`` (the path was
+    written only to be read: Keras' auto-named layers get other paths in another process); they
+    are matched by position, in the sorted order of those names, which is ``model.weights``' order.
+    """
+    if not saved_variables.is_positional(WEIGHTS, arrays):
+        named = saved_variables.named_variables(model, model.weights)
+        return saved_variables.checked_by_name({WEIGHTS: named}, arrays)
+    saved = [(name, arrays[name]) for name in sorted(arrays)]
+    if len(saved) != len(model.weights):
+        raise ValueError(f"the file holds {len(saved)} weight arrays, but a {model_name} built from its config "
+                         f"has {len(model.weights)}")
+    return [(variable, saved_variables.converted_value(f"weight {variable.path}", variable, value,
+                                                       f"weight {variable.path} (saved as {name})"))
+            for variable, (name, value) in zip(model.weights, saved)]
 
 
 def load_model_archive(path: str | Path, model_name: str, config_class: type, build: Callable[[Any], keras.Model]) -> keras.Model:
     """Rebuild the model from the saved config with ``build(config)``, then assign the weights.
 
     Anything wrong with the file is an ``ArchiveError`` naming it: a config the dataclass refuses
-    (or with non-finite or huge numbers), one that cannot be built, weights of another count or
-    shape, and weights holding NaN or inf (checked before any is assigned).
+    (or with non-finite or huge numbers), one that cannot be built, weights missing, unexpected or
+    of another shape, and weights holding NaN or inf (checked before any is assigned).
     """
     archive = load_archive(path, expected_kind=ARCHIVE_KIND_PREFIX + model_name)
     source = str(path)
@@ -147,27 +163,11 @@ def load_model_archive(path: str | Path, model_name: str, config_class: type, bu
         raise ArchiveError(f"{source!r}: its config asks for more memory than this machine has") from None
     except (TypeError, ValueError, ArithmeticError, tf.errors.OpError) as exc:
         raise ArchiveError(f"{source!r}: cannot build a {model_name} from its saved config: {exc}") from None
-    saved = [archive.arrays[name] for name in sorted(archive.arrays)]
-    if len(saved) != len(model.weights):
-        raise ArchiveError(
-            f"{source!r} holds {len(saved)} weight arrays, but a {model_name} built from its config has "
-            f"{len(model.weights)}"
-        )
-    for variable, value in zip(model.weights, saved):
-        if tuple(variable.shape) != value.shape:
-            raise ArchiveError(
-                f"{source!r}: weight {variable.path} has shape {value.shape} in the file, "
-                f"expected {tuple(variable.shape)}"
-            )
-        if value.dtype.kind not in "biuf":
-            raise ArchiveError(f"{source!r}: weight {variable.path} has dtype {value.dtype}; expected numbers")
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
-        converted = [value.astype(np.dtype(variable.dtype)) for variable, value in zip(model.weights, saved)]
-    for variable, value in zip(model.weights, converted):
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            # finite in the file (checked above) but beyond the variable's float range
-            raise ArchiveError(f"{source!r}: weight {variable.path} holds values beyond the range of {value.dtype}")
-    for variable, value in zip(model.weights, converted):
+    try:
+        weights = _checked_weights(model, archive.arrays, model_name)
+    except ValueError as exc:
+        raise ArchiveError(f"{source!r}: {exc}") from None
+    for variable, value in weights:
         variable.assign(value)
     return model
 

@@ -50,9 +50,9 @@ import tensorflow as tf
 from gymnasium import spaces
 
 from agents_zoo.agents.replay import FrameReplayBuffer
-from agents_zoo.core import networks
+from agents_zoo.core import networks, saved_variables
 from agents_zoo.core.base import BaseAgent
-from agents_zoo.core.buffers import ReplayBuffer
+from agents_zoo.core.buffers import ReplayBuffer, TransitionBuffer
 from agents_zoo.core.callbacks import BaseCallback
 from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check_int, check_number, check_positive,
                                     check_probability, field)
@@ -250,7 +250,7 @@ class DQN(BaseAgent):
         self._greedy_graph = greedy.get_concrete_function(obs_spec) if self.uses_images else greedy
         self._refresh_numpy_policy()
 
-    def _make_replay_buffer(self) -> ReplayBuffer | FrameReplayBuffer:
+    def _make_replay_buffer(self) -> TransitionBuffer:
         cfg = self.config
         space = self.observation_space
         # n-step returns and priorities live in the buffers, which hand out batches with the
@@ -391,10 +391,7 @@ class DQN(BaseAgent):
         return super()._reset_env()
 
     def _store(self, obs, actions, rewards, next_obs, terminated, dones) -> None:
-        if isinstance(self.replay, FrameReplayBuffer):
-            self.replay.add(obs, actions, rewards, next_obs, terminated, dones)
-        else:
-            self.replay.add(obs, next_obs, actions, rewards, terminated, dones)
+        self.replay.add(obs, actions, rewards, next_obs, terminated, dones)
 
     def _target_mix(self) -> float:
         mix = 1.0 - (1.0 - self.config.tau) ** self._pending_target_updates if self._pending_target_updates else 0.0
@@ -447,9 +444,13 @@ class DQN(BaseAgent):
     def _upgrade_saved_arrays(cls, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Files saved while DQN had its own fused Adam hold ``optimizer/*`` as [iterations,
         learning_rate, first moments, second moments]; TorchStyleOptimizer's order is [first
-        moments, iterations, second moments] (the learning rate comes from the config)."""
+        moments, iterations, second moments] (the learning rate comes from the config). Both are
+        positional layouts (``optimizer/000``, ...); the output stays positional and is read by
+        position (``core.saved_variables.restore``). Files that save by name are left as they are."""
+        if not saved_variables.is_positional("optimizer", arrays):
+            return arrays
         keys = sorted(k for k in arrays if k.startswith("optimizer/"))
-        if not keys or len(keys) % 2:  # the current layout holds 2 n + 1 arrays, the old one 2 n + 2
+        if len(keys) % 2:  # the positional layout holds 2 n + 1 arrays, the fused Adam's 2 n + 2
             return arrays
         n_moments = (len(keys) - 2) // 2
         old = [arrays.pop(key) for key in keys]

@@ -68,6 +68,7 @@ from gymnasium import spaces
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core import adversarial
 from agents_zoo.core.base import loading_from_file
+from agents_zoo.core.buffers import ReplayBuffer
 from agents_zoo.core.config import check_bool, check_choice, check_int, check_number, check_positive, field
 from agents_zoo.core.networks import preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
@@ -196,9 +197,12 @@ class GAIL(PPO):
             self.disc_input_dim, cfg.disc_hidden_sizes, activation=cfg.disc_activation, name="gail_discriminator")
         self.disc_optimizer = TorchStyleOptimizer(self.discriminator.trainable_variables, "adam", epsilon=1e-8)
         self.disc_input_rms = RunningMeanStd((self.disc_input_dim,)) if cfg.normalize_disc_input else None
+        # imitation's gen_replay_buffer: the newest policy transitions, which D learns to tell from
+        # the expert's. Each round adds the newest min(capacity, rollout) of the rollout's transitions,
+        # flattened time-major, in ONE add: the buffer's "envs" are those rows (GAIL samples 1-step).
         capacity = cfg.gen_replay_buffer_capacity or cfg.rollout_size
-        self._gen_features = np.zeros((capacity, self.disc_input_dim), np.float32)
-        self._gen_size, self._gen_pos = 0, 0
+        self.gen_replay = ReplayBuffer(capacity, self.observation_space, self.action_space,
+                                       n_envs=min(capacity, cfg.rollout_size))
         self._disc_update_graph = tf.function(self._disc_update)
         self._logits_graph = tf.function(lambda x: tf.reshape(self.discriminator(x), [-1]))
         self.expert_features: np.ndarray | None = None
@@ -309,18 +313,26 @@ class GAIL(PPO):
             sums += tf.stack([loss, expert_acc, policy_acc, penalty])
         return sums / tf.cast(tf.shape(expert_batches)[0], tf.float32)
 
-    def _train_discriminator(self, policy_features: np.ndarray) -> dict[str, float]:
+    def _remember_policy_transitions(self, transitions: dict[str, np.ndarray], dones: np.ndarray,
+                                     rewards: np.ndarray) -> None:
+        """Add the rollout's newest transitions to ``gen_replay`` (they replace the oldest)."""
+        newest = self.gen_replay.n_envs
+
+        def rows(array: np.ndarray) -> np.ndarray:  # (n_steps, n_envs, ...) -> the newest rows, time-major
+            return array.reshape(-1, *array.shape[2:])[-newest:]
+
+        self.gen_replay.add(rows(transitions["observations"]), rows(transitions["actions"]), rows(rewards),
+                            rows(transitions["next_observations"]), rows(self.buffer.terminations), rows(dones))
+
+    def _train_discriminator(self) -> dict[str, float]:
         cfg = self.config
         assert self.expert_features is not None
-        # The newest policy samples replace the oldest (imitation's gen_replay_buffer).
-        capacity = len(self._gen_features)
-        newest = policy_features[-capacity:]
-        self._gen_features[(self._gen_pos + np.arange(len(newest))) % capacity] = newest
-        self._gen_pos = int((self._gen_pos + len(newest)) % capacity)
-        self._gen_size = min(self._gen_size + len(newest), capacity)
         shape = (cfg.n_disc_updates_per_round, cfg.demo_batch_size)
         expert = self.expert_features[self.rng.integers(0, len(self.expert_features), size=shape)]
-        policy = self._gen_features[self.rng.integers(0, self._gen_size, size=shape)]
+        sampled = self.gen_replay.sample(self.rng, cfg.demo_batch_size, cfg.n_disc_updates_per_round)
+        count = cfg.n_disc_updates_per_round * cfg.demo_batch_size
+        policy = self._features(sampled.observations.reshape(count, *self._obs_shape()),
+                                sampled.actions.reshape(count, *sampled.actions.shape[2:])).reshape(*shape, -1)
         if self.disc_input_rms is not None:
             self.disc_input_rms.update(np.concatenate([expert, policy]).reshape(-1, self.disc_input_dim))
         mix = self.rng.random((*shape, 1)).astype(np.float32)
@@ -343,7 +355,8 @@ class GAIL(PPO):
         observations = transitions["observations"].reshape(-1, *transitions["observations"].shape[2:])
         actions = transitions["actions"].reshape(-1, *transitions["actions"].shape[2:])
         features = self._features(observations, actions)
-        stats = self._train_discriminator(features)
+        self._remember_policy_transitions(transitions, dones, rewards)
+        stats = self._train_discriminator()
         learned = gail_reward(self._logits_graph(tf.constant(self._normalized(features))), self.config.reward_form)
         learned = learned.numpy().reshape(rewards.shape)
         for key, value in stats.items():

@@ -110,9 +110,14 @@ class FrameReplayBuffer:
                 f"deduplicate_frames=False)")
 
     def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray,
-            terminations: np.ndarray, dones: np.ndarray) -> None:
-        """One step of every env. ``next_observations`` holds the final observation where ``dones`` (an
-        episode ended, terminated or truncated); ``terminations`` only marks true terminations."""
+            terminations: np.ndarray, dones: np.ndarray | None = None) -> None:
+        """One step of every env, as :meth:`~agents_zoo.core.buffers.TransitionBuffer.add`.
+        ``next_observations`` holds the final observation where ``dones`` (an episode ended,
+        terminated or truncated); ``terminations`` only marks true terminations. ``dones`` is
+        required: where an episode ends decides where the next one's frames start."""
+        if dones is None:
+            raise ValueError("FrameReplayBuffer.add needs dones (terminated or truncated): the next episode's "
+                             "frames start after an episode's final frame")
         envs = np.arange(self.n_envs)
         slot = self.write_slot
         starts = self.episode_starts

@@ -27,7 +27,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 
 from agents_zoo.core import callbacks as callbacks_module
-from agents_zoo.core import env_state
+from agents_zoo.core import env_state, saved_variables
 from agents_zoo.core.config import AgentConfig
 from agents_zoo.core.envs import (
     FINAL_OBSERVATION_KEY,
@@ -138,7 +138,8 @@ class BaseAgent:
         raise NotImplementedError
 
     def _trainables(self) -> dict[str, Any]:
-        """Keras models/optimizers (anything with ``.variables``) saved by name."""
+        """Keras models/optimizers (anything with ``.variables``), saved as ``<key>/<variable name>``
+        (``core.saved_variables``); the keys must differ from the first part of every other array's name."""
         return {}
 
     def _extra_state_arrays(self, include_replay_buffer: bool) -> dict[str, np.ndarray]:
@@ -150,7 +151,10 @@ class BaseAgent:
 
     @classmethod
     def _upgrade_saved_arrays(cls, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Rewrite arrays saved by an older layout of this agent into the current one (default: as is)."""
+        """Rewrite arrays saved by an older layout of this agent into the current one (default: as is).
+
+        Runs before the variables are assigned; a trainable whose arrays it leaves positional
+        (``<key>/000``, ...) is read by position (``core.saved_variables.restore``)."""
         return arrays
 
     def _after_load(self) -> None:
@@ -327,12 +331,13 @@ class BaseAgent:
     def save(self, path: str | Path, include_replay_buffer: bool = False, include_env_state: bool = True) -> Path:
         """Write a zip of JSON config + weights + optimizer/RNG state, atomically; never pickled.
 
+        Variables are stored by name, ``<trainable>/<attribute path>`` (``core.saved_variables``).
         With ``include_env_state`` the envs' current episodes are stored too where the env is
         plain data (see ``core.env_state``), so ``load(path, env=...)`` continues them exactly.
         """
         arrays: dict[str, np.ndarray] = {}
         for prefix, obj in self._trainables().items():
-            arrays.update(variables_to_arrays(prefix, obj))
+            arrays.update(saved_variables.variables_to_arrays(prefix, obj))
         arrays.update(self._extra_state_arrays(include_replay_buffer))
         config = {
             "agent": self.name,
@@ -357,7 +362,8 @@ class BaseAgent:
                 arrays["episode_state/running_lengths"] = self._running_lengths
             except env_state.NotSnapshotable as exc:
                 config["env_state_unavailable"] = str(exc)
-        return save_archive(path, kind=f"agent/{self.name}", config=config, arrays=arrays)
+        return save_archive(path, kind=f"agent/{self.name}", config=config, arrays=arrays,
+                            metadata={saved_variables.LAYOUT_KEY: saved_variables.NAMES})
 
     def _restore_env_state(self, saved: dict[str, Any], arrays: dict[str, np.ndarray],
                            source: str = "the checkpoint") -> None:
@@ -398,7 +404,8 @@ class BaseAgent:
         refused with an ``ArchiveError`` naming it: the manifest (``load_archive``), the saved
         config and counters (``_check_saved_state``, the config dataclass), the spaces, and every
         array (``core.restore_checks``: finite floats, a replay buffer that fits the spaces) before
-        the networks are built and the arrays assigned.
+        the networks are built and the arrays assigned. Variables are matched by name, or by
+        position in files of earlier releases (``core.saved_variables``).
         """
         archive = load_archive(path, expected_kind="agent" if cls.name == "base" else f"agent/{cls.name}")
         source = str(path)
@@ -465,8 +472,7 @@ class BaseAgent:
             agent.env_id = env_id
         try:
             arrays = agent._upgrade_saved_arrays(dict(archive.arrays))
-            for prefix, obj in agent._trainables().items():
-                arrays_to_variables(prefix, obj, arrays)
+            saved_variables.restore(agent._trainables(), arrays)
             agent._load_extra_state_arrays(arrays)
         except ArchiveError:
             raise
@@ -552,29 +558,15 @@ def _check_same_space(role: str, saved: spaces.Space, given: spaces.Space, sourc
         raise ArchiveError(f"{source!r}: the env's {role} space {given} differs from the saved model's {saved}")
 
 
-# ---------------------------------------------------------------------- variables <-> arrays
+# ---------------------------------------------------------------------- the positional layout
 def variables_to_arrays(prefix: str, obj: Any) -> dict[str, np.ndarray]:
-    """All variables of a Keras model or optimizer, named ``prefix/000``, ``prefix/001``, ..."""
+    """The layout of earlier releases: ``obj``'s variables as ``prefix/000``, ``prefix/001``, ...
+
+    ``save`` stores variables by name now (``core.saved_variables``); this writes a file of the
+    old layout, e.g. in tests of loading one."""
     return {f"{prefix}/{i:03d}": np.asarray(v.numpy()) for i, v in enumerate(obj.variables)}
 
 
 def arrays_to_variables(prefix: str, obj: Any, arrays: dict[str, np.ndarray]) -> None:
-    """Assign saved arrays back, refusing a missing array or a shape mismatch by name."""
-    variables = list(obj.variables)
-    saved = sorted(k for k in arrays if k.rsplit("/", 1)[0] == prefix)
-    if len(saved) != len(variables):
-        raise ValueError(f"{prefix!r} has {len(variables)} variables but the file holds {len(saved)}")
-    for i, variable in enumerate(variables):
-        key = f"{prefix}/{i:03d}"
-        value = arrays[key]
-        if value.dtype.kind not in "biuf":
-            raise ValueError(f"{key} has dtype {value.dtype}; expected numbers")
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"{key} ({variable.path if hasattr(variable, 'path') else variable.name}) has shape "
-                             f"{tuple(variable.shape)} but the file holds {tuple(value.shape)}")
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
-            converted = value.astype(variable.dtype.name if hasattr(variable.dtype, 'name') else variable.dtype)
-        if converted.dtype.kind == "f" and not np.all(np.isfinite(converted)):
-            # finite in the file (checked on load) but beyond the variable's float range
-            raise ValueError(f"{key} holds values beyond the range of {converted.dtype}")
-        variable.assign(converted)
+    """Assign arrays of the positional layout back, refusing a missing array or a shape mismatch by name."""
+    saved_variables.assign_by_position(prefix, obj, arrays)

@@ -2,11 +2,16 @@
 
 Termination and truncation are kept apart everywhere: a terminated episode has no future value,
 a truncated one (time limit) is bootstrapped from the value of its final observation.
+
+Replay buffers have one interface, :class:`TransitionBuffer`: ``add`` takes one step of every
+env with the fields in the order a sample hands them back (a :class:`ReplayBatch`). Two
+implement it: :class:`ReplayBuffer` (one row per transition; any observations) and
+``agents_zoo.agents.replay.FrameReplayBuffer`` (stacked Atari frames, each frame stored once).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from gymnasium import spaces
@@ -144,6 +149,35 @@ class ReplayBatch(NamedTuple):
     discounts: np.ndarray  # gamma ** (steps summed): the factor of the bootstrapped value
     weights: np.ndarray  # importance-sampling weights of prioritized replay (ones when sampled uniformly)
     indices: np.ndarray  # where the transitions sit in the buffer, for ``update_priorities``
+
+
+class TransitionBuffer(Protocol):
+    """What DQN (and any off-policy agent) uses of a replay buffer; both buffers implement it.
+
+    ``add`` stores one step of every env (leading axis = envs): ``next_observations`` holds the
+    final observation where ``dones`` (an episode ended, terminated or truncated); only
+    ``terminations`` stop the bootstrap. ``sample`` returns a :class:`ReplayBatch`, one batch or
+    ``n_batches`` stacked; ``update_priorities`` takes its ``indices`` (prioritized buffers).
+    """
+
+    n_steps: int
+    priorities: ProportionalPriorities | None
+
+    def __len__(self) -> int: ...
+
+    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray,
+            terminations: np.ndarray, dones: np.ndarray | None = None) -> None: ...
+
+    def start_new_episodes(self) -> None: ...
+
+    def sample(self, rng: np.random.Generator, batch_size: int, n_batches: int | None = None,
+               beta: float = 1.0) -> ReplayBatch: ...
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None: ...
+
+    def state_arrays(self) -> dict[str, np.ndarray]: ...
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
 
 def n_step_returns(rewards: np.ndarray, continues: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -341,19 +375,20 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs: np.ndarray, next_obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray,
             terminations: np.ndarray, dones: np.ndarray | None = None) -> None:
-        """Add one transition per env (leading axis = envs). ``dones`` marks episodes that ended
-        (terminated or truncated; ``next_obs`` is then the final observation); without it no
-        transition is followed by the next one, which only 1-step returns allow."""
+        """Add one transition per env (leading axis = envs), as :meth:`TransitionBuffer.add`.
+        ``dones`` marks episodes that ended (terminated or truncated; ``next_observations`` is
+        then the final observation); without it no transition is followed by the next one,
+        which only 1-step returns allow."""
         n = len(rewards)
         if n != self.n_envs:
             raise ValueError(f"expected one transition per env ({self.n_envs}), got {n}")
         if dones is None and self.n_steps > 1:
             raise ValueError(f"n_steps={self.n_steps} needs dones (terminated or truncated) to stop at episode ends")
         index = (self.pos + np.arange(n)) % self.capacity
-        self.observations[index] = obs
-        self.next_observations[index] = next_obs
+        self.observations[index] = observations
+        self.next_observations[index] = next_observations
         self.actions[index] = actions
         self.rewards[index] = rewards
         self.terminations[index] = terminations
