@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -316,13 +318,15 @@ def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations
 
 
 @pytest.mark.bench
-def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch):
+def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch, request):
     """A tiny sweep under both protocols: records carry theirs, the whole-machine SB3 run stepped a
     SubprocVecEnv with all cores' threads, the report has a section per protocol, and no library
     left a log folder in the temporary directory (SB3's default logger makes ``<tmp>/SB3-<date>``)."""
     pytest.importorskip("stable_baselines3")
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
+    # A short folder of its own, not under tmp_path: SubprocVecEnv's forkserver binds a Unix
+    # socket under TMPDIR, and socket paths are limited to 107 bytes.
+    temporary = Path(tempfile.mkdtemp(prefix="az-"))
+    request.addfinalizer(lambda: shutil.rmtree(temporary, ignore_errors=True))
     monkeypatch.setenv("TMPDIR", str(temporary))  # the runs' processes make their temporaries here
     data = tiny_config(seeds=[0], protocol=["single-thread", "whole-machine"])
     data["experiments"][0]["libraries"] = ["sb3"]
