@@ -7,6 +7,7 @@ orthogonal weights with gain sqrt(2) in hidden layers and zero biases; heads pic
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -89,6 +90,7 @@ def numpy_mlp(stack: list[tuple[np.ndarray, np.ndarray, str | None]], x: np.ndar
     return x
 
 
+@functools.cache  # the hardware does not change: read /proc/cpuinfo once, not per network built
 def hardware_has_bfloat16() -> bool:
     """Whether bf16 matrix math runs natively here: a GPU of compute capability >= 8.0 (Ampere),
     or an x86 CPU with AVX512_BF16 or AMX-BF16, which oneDNN uses for convolutions and matmuls.
