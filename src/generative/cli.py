@@ -3,25 +3,42 @@
 The ``agents-zoo`` command line (:mod:`agents_zoo.cli`) calls :func:`add_subcommand` with its
 subparsers and :func:`run` with the parsed arguments. TensorFlow is imported only inside :func:`run`, so ``--help`` stays fast.
 
+Every setting of a model's config (:class:`agents_zoo.core.config.Config`) is reachable with
+``--config key=value``, typed and checked as the agents' ``train --config`` is; ``--list-config``
+lists them with their defaults.
+
 Example:
     agents-zoo generative train vae --envs Pong Breakout --steps 500 --out runs/vae
+    agents-zoo generative train vae --config beta=2 filters=[16,32] --out runs/vae
     agents-zoo generative train cyclegan --task colorize --envs Pong --steps 200 --out runs/color
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
-from agents_zoo.core.cli_args import check_output_path, non_negative_int, positive_float, positive_int
+from agents_zoo.core.cli_args import (check_output_path, non_negative_int, parse_key_values, positive_float,
+                                      positive_int)
 
 # ``generative train gan`` option (argparse dest) -> GANConfig field.
 GAN_OPTIONS = {"loss": "loss_mode", "discriminator_norm": "discriminator_normalization",
                "minibatch_std": "minibatch_std", "augment": "augment", "learning_rate": "learning_rate"}
 MODEL_CHOICES = ("gan", "vae", "cvae", "beta-vae", "cyclegan", "dbvae")
+# MODEL -> (module, config class): imported only when the command runs (TensorFlow).
+CONFIG_CLASSES = {
+    "gan": ("generative.gan", "GANConfig"),
+    "vae": ("generative.vae", "VAEConfig"),
+    "cvae": ("generative.vae", "VAEConfig"),
+    "beta-vae": ("generative.vae", "VAEConfig"),
+    "cyclegan": ("generative.cyclegan", "CycleGANConfig"),
+    "dbvae": ("generative.dbvae", "DebiasingVAEConfig"),
+}
 MODEL_HELP = {
     "gan": "GAN (DCGAN networks, SNGAN discriminator, DiffAugment) on frames of all --envs",
     "vae": "VAE (--architecture mlp|cnn)",
@@ -51,7 +68,7 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
                        help="Atari games ('Pong' or 'ALE/Pong-v5'); frames are labelled by game")
     train.add_argument("--steps", type=positive_int, default=1000, help="training steps (batches)")
     train.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
-    train.add_argument("--out", type=Path, required=True, help="output directory")
+    train.add_argument("--out", type=Path, default=None, help="output directory (required to train)")
     train.add_argument("--seed", type=non_negative_int, default=0, help="seeds Python, NumPy, TensorFlow and the envs")
     train.add_argument("--frames", type=positive_int, default=2048, help="frames to collect in total")
     train.add_argument("--image-size", type=positive_int, default=64, help="side of the square frames")
@@ -73,6 +90,10 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
                      help="DiffAugment (translation + cutout) on the discriminator's inputs (default: on)")
     gan.add_argument("--learning-rate", type=positive_float, default=keep,
                      help="Adam learning rate of both networks (default: 2e-4)")
+    train.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="settings of MODEL's config, applied over the options above, e.g. beta=2 "
+                            "filters=[16,32]; --list-config shows them")
+    train.add_argument("--list-config", action="store_true", help="print MODEL's config settings with defaults and exit")
     train.add_argument("--cache-dir", type=Path, default=None, help="reuse collected frames from this directory")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -82,7 +103,31 @@ def run(args: argparse.Namespace) -> int:
     """Execute a parsed ``generative`` command; returns the process exit status."""
     if getattr(args, "generative_command", "train") != "train":
         raise ValueError(f"unknown generative command {args.generative_command!r}; expected 'train'")
-    return _train(args)
+    config_class = config_class_of(args.model)
+    if args.list_config:
+        for name, doc, default in config_class.describe():
+            print(f"  {name:<28} {default!r:<18} {doc}")
+        return 0
+    if args.out is None:
+        raise ValueError("generative train needs --out DIR, the folder for the model, samples and logs")
+    # Parsed before any frame is collected, so an unknown key fails at once.
+    overrides = parse_key_values(args.config, config_class.parse_cli_value)
+    return _train(args, config_class, overrides)
+
+
+def config_class_of(model: str) -> Any:
+    """The config class of ``MODEL`` (imports its module, and so TensorFlow)."""
+    module_name, class_name = CONFIG_CLASSES[model]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _model_config(config_class: Any, overrides: dict[str, Any], from_frames: dict[str, Any], **settings: Any) -> Any:
+    """``settings`` (from the options) with ``--config`` over them; ``from_frames`` (the shapes and
+    classes of the collected frames) cannot be overridden."""
+    fixed = sorted(set(overrides) & set(from_frames))
+    if fixed:
+        raise ValueError(f"--config {fixed[0]}=... is set from the collected frames (--image-size, --envs); drop it")
+    return config_class.build({**settings, **from_frames}, **overrides)
 
 
 def _fit(model, data, steps: int, out: Path, quiet: bool, steps_per_epoch: int | None = None):
@@ -95,9 +140,7 @@ def _fit(model, data, steps: int, out: Path, quiet: bool, steps_per_epoch: int |
                      callbacks=[GenerativeTensorBoard(out / "logs", log_every_steps=max(1, steps_per_epoch // 4))])
 
 
-def _train(args: argparse.Namespace) -> int:
-    import dataclasses
-
+def _train(args: argparse.Namespace, config_class: Any, overrides: dict[str, Any]) -> int:
     import numpy as np
 
     from agents_zoo.core.serialization import atomic_write_text
@@ -115,21 +158,24 @@ def _train(args: argparse.Namespace) -> int:
     extra: dict = {}
 
     if args.model == "gan":
-        from generative.gan import GAN, GANConfig
+        from generative.gan import GAN
 
         chosen = {field: getattr(args, option) for option, field in GAN_OPTIONS.items() if hasattr(args, option)}
-        config = GANConfig(image_shape=shape, latent_dim=args.latent_dim or GANConfig.latent_dim,
-                           generator_filters=args.filters, discriminator_filters=args.filters, **chosen)
+        if args.latent_dim is not None:
+            chosen["latent_dim"] = args.latent_dim
+        config = _model_config(config_class, overrides, {"image_shape": shape}, generator_filters=args.filters,
+                               discriminator_filters=args.filters, **chosen)
         model = GAN(config)
         model.compile()
         history = _fit(model, frames.to_dataset(batch_size, seed=args.seed, repeat=True), args.steps, out, args.quiet)
         samples = model.preview_images(64)
     elif args.model in ("vae", "cvae", "beta-vae"):
-        from generative.vae import VAE, VAEConfig
+        from generative.vae import VAE
 
-        config = VAEConfig(image_shape=shape, architecture=args.architecture, latent_dim=args.latent_dim or 2,
-                           num_classes=frames.num_classes if args.model == "cvae" else 0,
-                           beta=args.beta if args.model == "beta-vae" else 1.0)
+        from_frames = {"image_shape": shape, "num_classes": frames.num_classes if args.model == "cvae" else 0}
+        chosen = {"latent_dim": args.latent_dim} if args.latent_dim is not None else {}
+        config = _model_config(config_class, overrides, from_frames, architecture=args.architecture,
+                               beta=args.beta if args.model == "beta-vae" else 1.0, **chosen)
         model = VAE(config)
         model.compile()
         history = _fit(model, frames.to_dataset(batch_size, seed=args.seed, repeat=True), args.steps, out, args.quiet)
@@ -142,7 +188,7 @@ def _train(args: argparse.Namespace) -> int:
         if config.latent_dim >= 2:
             plots.plot_latent_space(model, images, frames.labels, out / "latent_space.png", frames.games)
     elif args.model == "cyclegan":
-        from generative.cyclegan import CycleGAN, CycleGANConfig, unpaired_dataset
+        from generative.cyclegan import CycleGAN, unpaired_dataset
 
         if args.task == "colorize":
             # Unpaired halves: the color half is never shown next to its own grayscale version.
@@ -153,9 +199,10 @@ def _train(args: argparse.Namespace) -> int:
             if frames.num_classes < 2:
                 raise ValueError(f"--task games needs two --envs, got {list(args.envs)}")
             source, target = images[frames.labels == 0], images[frames.labels == 1]
-        config = CycleGANConfig(source_shape=source.shape[1:], target_shape=target.shape[1:], filters=args.filters,
-                                discriminator_filters=args.filters,
-                                identity_weight=0.0 if source.shape[1] != target.shape[1] else 5.0)
+        from_frames = {"source_shape": source.shape[1:], "target_shape": target.shape[1:]}
+        config = _model_config(config_class, overrides, from_frames, filters=args.filters,
+                               discriminator_filters=args.filters,
+                               identity_weight=0.0 if source.shape[1] != target.shape[1] else 5.0)
         model = CycleGAN(config)
         model.compile()
         model.set_preview(source[:16])
@@ -163,10 +210,11 @@ def _train(args: argparse.Namespace) -> int:
         history = _fit(model, unpaired_dataset(source, target, batch_size, seed=args.seed), args.steps, out, args.quiet)
         samples = model.preview_images(32)
     else:  # dbvae
-        from generative.dbvae import DebiasingBatches, DebiasingVAE, DebiasingVAEConfig, make_rare_subgroup_task
+        from generative.dbvae import DebiasingBatches, DebiasingVAE, make_rare_subgroup_task
 
         task_images, task_labels, is_rare = make_rare_subgroup_task(images, frames.labels, seed=args.seed)
-        config = DebiasingVAEConfig(image_shape=shape, latent_dim=args.latent_dim or 8)
+        chosen = {"latent_dim": args.latent_dim} if args.latent_dim is not None else {}
+        config = _model_config(config_class, overrides, {"image_shape": shape}, **chosen)
         model = DebiasingVAE(config)
         model.compile()
         batches = DebiasingBatches(model, task_images, task_labels, batch_size, debias=True, seed=args.seed)
@@ -179,7 +227,7 @@ def _train(args: argparse.Namespace) -> int:
     common.save_image_grid(samples, out / "samples.png")
     summary = {
         "model": args.model, "envs": list(frames.games), "steps": args.steps, "batch_size": batch_size,
-        "seed": args.seed, "frames": len(frames), "config": dataclasses.asdict(model.config),
+        "seed": args.seed, "frames": len(frames), "config": model.config.to_dict(),
         "final_metrics": {name: float(values[-1]) for name, values in history.history.items()},
         "seconds": round(time.time() - started, 2), **extra,
     }

@@ -9,7 +9,6 @@ validates and transposes once at its boundary (:func:`to_channels_last`) and wor
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents_zoo.core import saved_variables
-from agents_zoo.core.config import check_json_numbers
+from agents_zoo.core.config import Config
 from agents_zoo.core.load_limits import array_elements, parameter_budget
 from agents_zoo.core.restore_checks import check_finite_arrays
 from agents_zoo.core.seeding import seed_everything  # noqa: F401 - generative.seed_everything
@@ -79,31 +78,11 @@ def num_downsamplings(size: int, smallest: int, what: str) -> int:
     return int(steps)
 
 
-# ----------------------------------------------------------------------------- config
-def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass from saved JSON (lists back to tuples where the field is one).
-
-    A config class may define ``upgrade_saved(values) -> values`` to read archives written
-    before one of its fields was renamed or its defaults changed.
-    """
-    values = dict(values)
-    if hasattr(config_class, "upgrade_saved"):
-        values = config_class.upgrade_saved(values)
-    known = {f.name: f for f in dataclasses.fields(config_class) if f.init}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"unknown {config_class.__name__} fields {unknown}; expected some of {sorted(known)}")
-    converted = {}
-    for name, value in values.items():
-        converted[name] = tuple(value) if isinstance(value, list) else value
-    return config_class(**converted)
-
-
 # ----------------------------------------------------------------------------- save / load
 WEIGHTS = "weights"  # saved as weights/<name> (core.saved_variables); earlier: weights/<index>/<keras path>
 
 
-def save_model_archive(model: keras.Model, path: str | Path, model_name: str, config: Any) -> Path:
+def save_model_archive(model: keras.Model, path: str | Path, model_name: str, config: Config) -> Path:
     """Save a built model's weights with the project's pickle-free archive format, by name."""
     if not model.built:
         raise ValueError(f"{model_name} has no weights yet: call it on a batch or fit it before save()")
@@ -111,7 +90,7 @@ def save_model_archive(model: keras.Model, path: str | Path, model_name: str, co
     return save_archive(
         path,
         kind=ARCHIVE_KIND_PREFIX + model_name,
-        config=dataclasses.asdict(config),
+        config=config.to_dict(),
         arrays=arrays,
         metadata={"num_weights": len(arrays), saved_variables.LAYOUT_KEY: saved_variables.NAMES},
     )
@@ -137,19 +116,19 @@ def _checked_weights(model: keras.Model, arrays: dict[str, np.ndarray],
             for variable, (name, value) in zip(model.weights, saved)]
 
 
-def load_model_archive(path: str | Path, model_name: str, config_class: type, build: Callable[[Any], keras.Model]) -> keras.Model:
+def load_model_archive(path: str | Path, model_name: str, config_class: type[Config],
+                       build: Callable[[Any], keras.Model]) -> keras.Model:
     """Rebuild the model from the saved config with ``build(config)``, then assign the weights.
 
-    Anything wrong with the file is an ``ArchiveError`` naming it: a config the dataclass refuses
-    (or with non-finite or huge numbers), one that cannot be built, weights missing, unexpected or
-    of another shape, and weights holding NaN or inf (checked before any is assigned).
+    Anything wrong with the file is an ``ArchiveError`` naming it: a config ``config_class.from_saved``
+    refuses (unknown keys, wrong types, non-finite or huge numbers, bad values), one that cannot
+    be built, weights missing, unexpected or of another shape, and weights holding NaN or inf
+    (checked before any is assigned).
     """
     archive = load_archive(path, expected_kind=ARCHIVE_KIND_PREFIX + model_name)
     source = str(path)
     try:
-        for key, value in archive.config.items():
-            check_json_numbers(key, value)
-        config = config_from_dict(config_class, archive.config)
+        config = config_class.from_saved(archive.config)
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise ArchiveError(f"{source!r}: invalid saved {config_class.__name__}: {exc}") from None
     check_finite_arrays(archive.arrays, source, skip_prefixes=())
@@ -194,14 +173,14 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
 
 
 class ArchivedModel:
-    """``save``/``load`` through the pickle-free archive for a Keras model with a dataclass config.
+    """``save``/``load`` through the pickle-free archive for a Keras model with a :class:`Config`.
 
     Mixed in before ``keras.Model`` (so it replaces Keras's own ``save``); a subclass names its
     ``model_name`` (the archive kind ``generative/<model_name>``) and its ``config_class``.
     """
 
     model_name: str
-    config_class: type
+    config_class: type[Config]
 
     def save(self, path: str | Path) -> Path:
         """Save config + weights (kind ``generative/<model_name>``), no pickle."""

@@ -21,69 +21,68 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from agents_zoo.core.config import (Config, check_bool, check_choice, check_int, check_int_tuple, check_number,
+                                    check_positive, field)
 from generative import adversarial, common
 
 
-@dataclass
-class CycleGANConfig:
+@dataclasses.dataclass
+class CycleGANConfig(Config):
     """Hyperparameters of :class:`CycleGAN` (and :class:`AutoencoderTranslator`)."""
 
-    source_shape: tuple[int, int, int] = (3, 64, 64)
-    """Channel-first shape of source-domain images, e.g. (1, 64, 64) for grayscale."""
-    target_shape: tuple[int, int, int] = (3, 64, 64)
-    """Channel-first shape of target-domain images; same H and W as the source."""
-    filters: int = 32
-    """Filters of the generators' first layer, doubled at each stride-2 layer."""
-    depth: int = 3
-    """Number of stride-2 layers in each generator's encoder (and upsamplings in its decoder)."""
-    discriminator_filters: int = 32
-    """Filters of the discriminators' first layer, doubled at each stride-2 layer."""
-    discriminator_depth: int = 3
-    """Stride-2 layers in each discriminator; a 64x64 input gives an 8x8 patch at depth 3."""
-    patchgan: bool = True
-    """True: discriminators output a patch of logits; False: one scalar logit per image."""
-    cycle_weight: float = 10.0
-    """lambda of the cycle-consistency loss (paper: 10)."""
-    identity_weight: float = 5.0
-    """Weight of the identity loss (paper: 0.5 * lambda); must be 0 when channels differ."""
-    loss_mode: str = "lsgan"
-    """Adversarial objective: 'lsgan' (paper) or 'bce'."""
-    learning_rate: float = 2e-4
-    """Adam learning rate for generators and discriminators (paper)."""
-    beta_1: float = 0.5
-    """Adam beta_1 (paper)."""
+    source_shape: tuple[int, int, int] = field((3, 64, 64), doc="channel-first shape (C, H, W) of source-domain "
+                                                                "images, e.g. (1, 64, 64) for grayscale")
+    target_shape: tuple[int, int, int] = field((3, 64, 64), doc="channel-first shape (C, H, W) of target-domain "
+                                                                "images; same H and W as the source")
+    filters: int = field(32, doc="filters of the generators' first layer, doubled at each stride-2 layer")
+    depth: int = field(3, doc="number of stride-2 layers in each generator's encoder (and upsamplings in its decoder)")
+    discriminator_filters: int = field(32, doc="filters of the discriminators' first layer, doubled at each "
+                                               "stride-2 layer")
+    discriminator_depth: int = field(3, doc="stride-2 layers in each discriminator; a 64x64 input gives an 8x8 "
+                                            "patch at depth 3")
+    patchgan: bool = field(True, doc="true: discriminators output a patch of logits; false: one scalar logit per "
+                                     "image")
+    cycle_weight: float = field(10.0, doc="lambda of the cycle-consistency loss (paper: 10)")
+    identity_weight: float = field(5.0, doc="weight of the identity loss (paper: 0.5 * lambda); must be 0 when "
+                                            "channels differ")
+    loss_mode: str = field("lsgan", doc="adversarial objective: 'lsgan' (paper), 'bce' or 'hinge'")
+    learning_rate: float = field(2e-4, doc="Adam learning rate for generators and discriminators (paper)")
+    beta_1: float = field(0.5, doc="Adam beta_1 (paper)")
 
-    def __post_init__(self):
-        self.source_shape = tuple(int(d) for d in self.source_shape)
-        self.target_shape = tuple(int(d) for d in self.target_shape)
-        for name, shape in (("source_shape", self.source_shape), ("target_shape", self.target_shape)):
-            if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"{name} must be (C, H, W) with positive sizes, got {shape}")
+    def validate(self) -> None:
+        check_int_tuple(self, "source_shape", length=3, layout="(C, H, W)")
+        check_int_tuple(self, "target_shape", length=3, layout="(C, H, W)")
         if self.source_shape[1:] != self.target_shape[1:]:
             raise ValueError(
                 f"source and target must have the same H and W, got {self.source_shape} and {self.target_shape}"
             )
+        for name in ("filters", "depth", "discriminator_filters", "discriminator_depth"):
+            check_int(self, name, minimum=1)
         factor = 2 ** max(self.depth, self.discriminator_depth)
-        if self.depth < 1 or self.discriminator_depth < 1 or self.source_shape[1] % factor or self.source_shape[2] % factor:
+        if self.source_shape[1] % factor or self.source_shape[2] % factor:
             raise ValueError(
-                f"H and W must be divisible by 2**max(depth, discriminator_depth) = {factor} (depths >= 1), "
+                f"H and W must be divisible by 2**max(depth, discriminator_depth) = {factor}, "
                 f"got image size {self.source_shape[1:]} with depth={self.depth}, "
                 f"discriminator_depth={self.discriminator_depth}"
             )
+        check_bool(self, "patchgan")
+        check_number(self, "cycle_weight", minimum=0.0)
+        check_number(self, "identity_weight", minimum=0.0)
         if self.identity_weight > 0 and self.source_shape[0] != self.target_shape[0]:
             raise ValueError(
                 f"identity_weight={self.identity_weight} needs equal channels, but source has "
                 f"{self.source_shape[0]} and target {self.target_shape[0]}: set identity_weight=0"
             )
-        if self.loss_mode not in adversarial.LOSS_MODES:
-            raise ValueError(f"loss_mode must be one of {adversarial.LOSS_MODES}, got {self.loss_mode!r}")
+        check_choice(self, "loss_mode", adversarial.LOSS_MODES)
+        check_positive(self, "learning_rate")
+        check_number(self, "beta_1", minimum=0.0, maximum=1.0, exclusive_max=True)
 
 
 def _instance_norm(name: str) -> layers.Layer:

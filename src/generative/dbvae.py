@@ -22,48 +22,44 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from agents_zoo.core.config import Config, check_int, check_int_tuple, check_number, check_positive, field
 from generative import common
 from generative.vae import kl_divergence, reparameterize
 
 
-@dataclass
-class DebiasingVAEConfig:
+@dataclasses.dataclass
+class DebiasingVAEConfig(Config):
     """Hyperparameters of :class:`DebiasingVAE` and of its adaptive resampling."""
 
-    image_shape: tuple[int, int, int] = (3, 64, 64)
-    """Channel-first input shape (C, H, W), floats in [0, 1]."""
-    filters: tuple[int, ...] = (16, 32, 64)
-    """Filters of the encoder's stride-2 convolutions (decoder mirrors them)."""
-    dense_units: int = 64
-    """Width of the dense layer before the class logit and latents."""
-    latent_dim: int = 8
-    """Size of the VAE latent that drives resampling."""
-    kl_weight: float = 0.0005
-    """c, the weight of the KL term in the VAE loss (MIT 6.S191 lab value)."""
-    learning_rate: float = 5e-4
-    """Adam learning rate used by compile() when no optimizer is given."""
-    num_bins: int = 10
-    """Histogram bins per latent dimension for the density estimate."""
-    smoothing: float = 0.001
-    """Added to each bin's density so empty bins do not get infinite weight."""
+    image_shape: tuple[int, int, int] = field((3, 64, 64), doc="channel-first input shape (C, H, W), floats in [0, 1]")
+    filters: tuple[int, ...] = field((16, 32, 64), doc="filters of the encoder's stride-2 convolutions (decoder "
+                                                       "mirrors them)")
+    dense_units: int = field(64, doc="width of the dense layer before the class logit and latents")
+    latent_dim: int = field(8, doc="size of the VAE latent that drives resampling")
+    kl_weight: float = field(0.0005, doc="c, the weight of the KL term in the VAE loss (MIT 6.S191 lab value)")
+    learning_rate: float = field(5e-4, doc="Adam learning rate used by compile() when no optimizer is given")
+    num_bins: int = field(10, doc="histogram bins per latent dimension for the density estimate")
+    smoothing: float = field(0.001, doc="added to each bin's density so empty bins do not get infinite weight")
 
-    def __post_init__(self):
-        self.image_shape = tuple(int(d) for d in self.image_shape)
-        self.filters = tuple(int(f) for f in self.filters)
+    def validate(self) -> None:
+        check_int_tuple(self, "image_shape", length=3, layout="(C, H, W)")
+        check_int_tuple(self, "filters", non_empty=True)
         factor = 2 ** len(self.filters)
-        if len(self.image_shape) != 3 or self.image_shape[1] % factor or self.image_shape[2] % factor:
-            raise ValueError(f"image_shape (C, H, W) needs H and W divisible by {factor}, got {self.image_shape}")
-        if self.latent_dim < 1 or self.num_bins < 1 or self.smoothing <= 0:
-            raise ValueError(
-                f"need latent_dim >= 1, num_bins >= 1, smoothing > 0; got {self.latent_dim}, {self.num_bins}, {self.smoothing}"
-            )
+        if self.image_shape[1] % factor or self.image_shape[2] % factor:
+            raise ValueError(f"image_shape (C, H, W) needs H and W divisible by {factor} ({len(self.filters)} "
+                             f"stride-2 layers), got {self.image_shape}")
+        for name in ("dense_units", "latent_dim", "num_bins"):
+            check_int(self, name, minimum=1)
+        check_number(self, "kl_weight", minimum=0.0)
+        check_positive(self, "learning_rate")
+        check_positive(self, "smoothing")
 
 
 def latent_sampling_probabilities(latent_means: np.ndarray, num_bins: int = 10, smoothing: float = 0.001) -> np.ndarray:

@@ -31,93 +31,86 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from agents_zoo.core.config import (Config, check_bool, check_choice, check_int, check_int_tuple, check_number,
+                                    check_optional, check_positive, field)
 from generative import adversarial, common
 
 SMALLEST_FEATURE_MAP = 4
 DISCRIMINATOR_NORMALIZATIONS = ("batch", "spectral", "none")
 
 
-@dataclass
-class GANConfig:
+@dataclasses.dataclass
+class GANConfig(Config):
     """Hyperparameters of :class:`GAN`; saved with the weights and fed by the CLI."""
 
-    image_shape: tuple[int, int, int] = (3, 64, 64)
-    """Channel-first image shape (C, H, W), square, H = 4 * 2**k."""
-    latent_dim: int = 100
-    """Size of the generator's input noise vector."""
-    generator_filters: int = 64
-    """Filters of the generator's last hidden layer; doubled at each coarser resolution."""
-    discriminator_filters: int = 64
-    """Filters of the discriminator's first layer; doubled at each stride-2 layer."""
-    learning_rate: float = 2e-4
-    """Adam learning rate of both networks (DCGAN paper)."""
-    beta_1: float = 0.5
-    """Adam beta_1; 0.5 instead of 0.9 damps oscillation (DCGAN paper, section 4)."""
-    real_label: float = 1.0
-    """Target of real images for the discriminator; 0.9 is one-sided label smoothing."""
-    loss_mode: str = "hinge"
-    """'hinge' (SNGAN), 'bce' (the classic GAN, DCGAN) or 'lsgan' (least squares)."""
-    discriminator_normalization: str = "spectral"
-    """'spectral' (SNGAN: every discriminator weight divided by its largest singular value, a
-    Lipschitz bound that keeps D's gradients useful to G), 'batch' (DCGAN) or 'none'."""
-    minibatch_std: bool = True
-    """Append the batch's mean feature standard deviation as one more channel before the logit
-    layer (Karras et al. 2018): a batch of near-identical fakes is then easy to spot, which
-    pushes the generator away from collapsing onto one game."""
-    augment: bool = True
-    """DiffAugment (translation + cutout, :func:`generative.adversarial.diff_augment`) on every
-    discriminator input, real and generated, in both phases: on a few thousand frames the
-    discriminator otherwise memorizes the real set and wins."""
-    discriminator_learning_rate: float | None = None
-    """Adam learning rate of the discriminator; None uses ``learning_rate`` (a lower one slows D down)."""
-    init_std: float = 0.02
-    """Weights drawn from normal(0, init_std), batch-norm scales from normal(1, init_std) (DCGAN paper)."""
-    instance_noise: float = 0.0
-    """Std (in the [-1, 1] model space) of Gaussian noise added to every discriminator input, real
-    and generated, at step 0; it decays linearly to 0 over ``instance_noise_steps`` (Sonderby et al.
-    2017): the two distributions overlap early, so the discriminator cannot win outright at once."""
-    instance_noise_steps: int = 1000
-    """Generator updates over which the instance noise decays to 0."""
+    image_shape: tuple[int, int, int] = field((3, 64, 64), doc="channel-first image shape (C, H, W), square, "
+                                                               "H = 4 * 2**k")
+    latent_dim: int = field(100, doc="size of the generator's input noise vector")
+    generator_filters: int = field(64, doc="filters of the generator's last hidden layer; doubled at each coarser "
+                                           "resolution")
+    discriminator_filters: int = field(64, doc="filters of the discriminator's first layer; doubled at each "
+                                               "stride-2 layer")
+    learning_rate: float = field(2e-4, doc="Adam learning rate of both networks (DCGAN paper)")
+    beta_1: float = field(0.5, doc="Adam beta_1; 0.5 instead of 0.9 damps oscillation (DCGAN paper, section 4)")
+    real_label: float = field(1.0, doc="target of real images for the discriminator; 0.9 is one-sided label smoothing")
+    loss_mode: str = field("hinge", doc="'hinge' (SNGAN), 'bce' (the classic GAN, DCGAN) or 'lsgan' (least squares)")
+    # Spectral normalization divides every discriminator weight by its largest singular value: a
+    # Lipschitz bound that keeps D's gradients useful to G.
+    discriminator_normalization: str = field("spectral", doc="'spectral' (SNGAN), 'batch' (DCGAN) or 'none'")
+    # A batch of near-identical fakes is then easy to spot, which pushes the generator away from
+    # collapsing onto one game.
+    minibatch_std: bool = field(True, doc="append the batch's mean feature standard deviation as one more channel "
+                                          "before the logit layer (Karras et al. 2018)")
+    # On a few thousand frames the discriminator otherwise memorizes the real set and wins.
+    augment: bool = field(True, doc="DiffAugment (translation + cutout, generative.adversarial.diff_augment) on "
+                                    "every discriminator input, real and generated, in both phases")
+    discriminator_learning_rate: float | None = field(None, doc="Adam learning rate of the discriminator; None "
+                                                                "uses learning_rate (a lower one slows D down)")
+    init_std: float = field(0.02, doc="weights drawn from normal(0, init_std), batch-norm scales from "
+                                      "normal(1, init_std) (DCGAN paper)")
+    # Early on the two distributions overlap, so the discriminator cannot win outright at once.
+    instance_noise: float = field(0.0, doc="std (in the [-1, 1] model space) of Gaussian noise added to every "
+                                           "discriminator input at step 0, decaying linearly to 0 over "
+                                           "instance_noise_steps (Sonderby et al. 2017)")
+    instance_noise_steps: int = field(1000, doc="generator updates over which the instance noise decays to 0")
 
-    @staticmethod
-    def upgrade_saved(values: dict) -> dict:
+    @classmethod
+    def upgrade_saved(cls, values: dict) -> dict:
         """Read archives saved before ``discriminator_normalization`` replaced the boolean
         ``discriminator_batch_norm``; those predate the minibatch-std and DiffAugment options, off then."""
         if "discriminator_batch_norm" in values:
-            values["discriminator_normalization"] = "batch" if values.pop("discriminator_batch_norm") else "none"
+            batch_norm = values.pop("discriminator_batch_norm")
+            if not isinstance(batch_norm, bool):
+                raise ValueError(f"discriminator_batch_norm must be true or false, got {batch_norm!r}")
+            values["discriminator_normalization"] = "batch" if batch_norm else "none"
             values.setdefault("minibatch_std", False)
             values.setdefault("augment", False)
         return values
 
-    def __post_init__(self):
-        self.image_shape = tuple(int(d) for d in self.image_shape)
-        if len(self.image_shape) != 3 or self.image_shape[1] != self.image_shape[2]:
+    def validate(self) -> None:
+        check_int_tuple(self, "image_shape", length=3, layout="(C, H, W)")
+        if self.image_shape[1] != self.image_shape[2]:
             raise ValueError(f"image_shape must be square (C, H, H), got {self.image_shape}")
         common.num_downsamplings(self.image_shape[1], SMALLEST_FEATURE_MAP, "GAN image height")
-        if self.latent_dim < 1 or self.generator_filters < 1 or self.discriminator_filters < 1:
-            raise ValueError(
-                f"latent_dim and filters must be >= 1, got {self.latent_dim}, "
-                f"{self.generator_filters}, {self.discriminator_filters}"
-            )
-        if self.discriminator_normalization not in DISCRIMINATOR_NORMALIZATIONS:
-            raise ValueError(f"discriminator_normalization must be one of {DISCRIMINATOR_NORMALIZATIONS}, "
-                             f"got {self.discriminator_normalization!r}")
-        if self.loss_mode not in adversarial.LOSS_MODES:
-            raise ValueError(f"loss_mode must be one of {adversarial.LOSS_MODES}, got {self.loss_mode!r}")
-        if self.init_std <= 0 or self.instance_noise < 0 or self.instance_noise_steps < 1:
-            raise ValueError(
-                f"need init_std > 0, instance_noise >= 0, instance_noise_steps >= 1; got {self.init_std}, "
-                f"{self.instance_noise}, {self.instance_noise_steps}"
-            )
-        if not 0.0 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must be in (0, 1], got {self.real_label}")
+        for name in ("latent_dim", "generator_filters", "discriminator_filters", "instance_noise_steps"):
+            check_int(self, name, minimum=1)
+        check_positive(self, "learning_rate")
+        check_optional(self, "discriminator_learning_rate", check_positive)
+        check_number(self, "beta_1", minimum=0.0, maximum=1.0, exclusive_max=True)
+        check_number(self, "real_label", minimum=0.0, maximum=1.0, exclusive_min=True)
+        check_choice(self, "loss_mode", adversarial.LOSS_MODES)
+        check_choice(self, "discriminator_normalization", DISCRIMINATOR_NORMALIZATIONS)
+        check_bool(self, "minibatch_std")
+        check_bool(self, "augment")
+        check_positive(self, "init_std")
+        check_number(self, "instance_noise", minimum=0.0)
 
 
 def _dcgan_initializers(config: GANConfig) -> dict:

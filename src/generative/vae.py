@@ -21,57 +21,48 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from agents_zoo.core.config import (Config, check_choice, check_int, check_int_tuple, check_number, check_positive,
+                                    field)
 from generative import common
 
 ARCHITECTURES = ("mlp", "cnn")
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
 
-@dataclass
-class VAEConfig:
+@dataclasses.dataclass
+class VAEConfig(Config):
     """Hyperparameters of :class:`VAE`; saved with the weights and fed by the CLI."""
 
-    image_shape: tuple[int, int, int] = (3, 64, 64)
-    """Channel-first input shape (C, H, W); images are floats in [0, 1]."""
-    architecture: str = "cnn"
-    """'mlp' (one dense hidden layer) or 'cnn' (stride-2 convolutions)."""
-    latent_dim: int = 2
-    """Size of z; 2 allows a latent scatter plot without projection."""
-    hidden_units: int = 512
-    """Width of the MLP hidden layer."""
-    filters: tuple[int, ...] = (32, 64)
-    """Filters of the CNN's stride-2 convolutions (decoder mirrors them)."""
-    dense_units: int = 16
-    """Width of the CNN's dense bottleneck before mean / log-variance."""
-    num_classes: int = 0
-    """> 0 makes a conditional VAE taking one-hot (or integer) labels of this many classes."""
-    beta: float = 1.0
-    """Weight of the KL term; > 1 is a beta-VAE."""
-    reconstruction_loss: str = "mse"
-    """'mse' or 'bce', summed over pixels."""
-    learning_rate: float = 1e-3
-    """Adam learning rate used by compile() when no optimizer is given."""
+    image_shape: tuple[int, int, int] = field((3, 64, 64), doc="channel-first input shape (C, H, W); images are "
+                                                               "floats in [0, 1]")
+    architecture: str = field("cnn", doc="'mlp' (one dense hidden layer) or 'cnn' (stride-2 convolutions)")
+    latent_dim: int = field(2, doc="size of z; 2 allows a latent scatter plot without projection")
+    hidden_units: int = field(512, doc="width of the MLP hidden layer")
+    filters: tuple[int, ...] = field((32, 64), doc="filters of the CNN's stride-2 convolutions (decoder mirrors them)")
+    dense_units: int = field(16, doc="width of the CNN's dense bottleneck before mean / log-variance")
+    num_classes: int = field(0, doc="> 0 makes a conditional VAE taking one-hot (or integer) labels of this many "
+                                    "classes")
+    beta: float = field(1.0, doc="weight of the KL term; > 1 is a beta-VAE")
+    reconstruction_loss: str = field("mse", doc="'mse' or 'bce', summed over pixels")
+    learning_rate: float = field(1e-3, doc="Adam learning rate used by compile() when no optimizer is given")
 
-    def __post_init__(self):
-        self.image_shape = tuple(int(d) for d in self.image_shape)
-        self.filters = tuple(int(f) for f in self.filters)
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, got {self.reconstruction_loss!r}")
-        if self.latent_dim < 1 or self.num_classes < 0 or self.beta < 0:
-            raise ValueError(
-                f"need latent_dim >= 1, num_classes >= 0, beta >= 0; got {self.latent_dim}, {self.num_classes}, {self.beta}"
-            )
+    def validate(self) -> None:
+        check_int_tuple(self, "image_shape", length=3, layout="(C, H, W)")
+        check_choice(self, "architecture", ARCHITECTURES)
+        for name in ("latent_dim", "hidden_units", "dense_units"):
+            check_int(self, name, minimum=1)
+        check_int_tuple(self, "filters", non_empty=True)
+        check_int(self, "num_classes", minimum=0)
+        check_number(self, "beta", minimum=0.0)
+        check_choice(self, "reconstruction_loss", RECONSTRUCTION_LOSSES)
+        check_positive(self, "learning_rate")
         if self.architecture == "cnn":
             factor = 2 ** len(self.filters)
             if self.image_shape[1] % factor or self.image_shape[2] % factor:

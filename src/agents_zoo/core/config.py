@@ -1,9 +1,14 @@
-"""Typed, validated hyperparameter dataclasses.
+"""Typed, validated settings dataclasses.
 
-One dataclass per agent feeds the Python API, the CLI (``--config key=value``), the benchmark
-harness and the saved ``config.json``. Fields carry a one-line ``doc`` in their metadata; each
-subclass validates in ``validate()``, which runs on construction, so a bad value fails at once
-with a ``ValueError`` that names the field, the value and what was expected.
+:class:`Config` is the one style of settings in the project: fields declared with
+``field(default, doc=...)`` (the doc is shown by ``--list-config``), checked in ``validate()``,
+which runs on construction, so a bad value fails at once with a ``ValueError`` that names the
+field, the value and what was expected. ``from_dict`` refuses unknown keys with the closest
+known name and values of the wrong JSON type; ``to_dict`` is what a file saves.
+
+:class:`AgentConfig` is the settings of every agent (one subclass per agent feeds the Python API,
+the CLI's ``--config key=value``, the benchmark harness and the saved ``config.json``); the
+generative models' configs subclass :class:`Config` directly.
 """
 
 from __future__ import annotations
@@ -16,48 +21,31 @@ from typing import Any, ClassVar, TypeVar
 
 from agents_zoo.core.suggest import did_you_mean
 
-ConfigT = TypeVar("ConfigT", bound="AgentConfig")
+ConfigT = TypeVar("ConfigT", bound="Config")
 
 
 def field(default: Any = dataclasses.MISSING, *, doc: str, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with a one-line docstring (shown by ``agents-zoo train --help``)."""
+    """A dataclass field with a one-line docstring (shown by ``--list-config``)."""
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata={"doc": doc})
     return dataclasses.field(default=default, metadata={"doc": doc})
 
 
 @dataclasses.dataclass
-class AgentConfig:
-    """Settings shared by every agent."""
-
-    n_envs: int = field(1, doc="number of environments stepped together in one vector env")
-    policy_hidden_sizes: tuple[int, ...] = field((64, 64), doc="hidden layer sizes of the MLP networks")
-    activation: str = field("tanh", doc="activation of the MLP hidden layers: tanh or relu")
-    detect_nonfinite: bool = field(False, doc="stop with the step number if an observation or reward is NaN/inf")
-    compute_dtype: str = field("float32", doc="math of image (Nature CNN) networks: float32; bfloat16 (float32 weights, "
-                                              "heads and losses, bf16 convolutions: for CPUs with AVX512_BF16/AMX and "
-                                              "Ampere+ GPUs); auto: bfloat16 where the hardware has it")
-
-    ACTIVATIONS: ClassVar[tuple[str, ...]] = ("tanh", "relu", "elu", "gelu")
-    COMPUTE_DTYPES: ClassVar[tuple[str, ...]] = ("float32", "bfloat16", "auto")
+class Config:
+    """Typed settings: subclasses declare fields with :func:`field` and check them in ``validate()``."""
 
     def __post_init__(self) -> None:
         # Coerce lists from JSON back to tuples so saved and fresh configs compare equal.
+        hints = self._hints()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if _is_tuple_type(self._hints()[f.name]) and isinstance(value, list):
+            if _is_tuple_type(hints[f.name]) and isinstance(value, list):
                 setattr(self, f.name, tuple(value))
         self.validate()
 
-    # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        check_int(self, "n_envs", minimum=1)
-        sizes = self.policy_hidden_sizes
-        if not isinstance(sizes, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"policy_hidden_sizes must be a tuple of positive ints, got {sizes!r}")
-        check_choice(self, "activation", self.ACTIVATIONS)
-        check_choice(self, "compute_dtype", self.COMPUTE_DTYPES)
-        check_bool(self, "detect_nonfinite")
+        """Raise a one-line ``ValueError`` naming the first bad setting; subclasses extend it."""
 
     # ------------------------------------------------------------------ conversions
     @classmethod
@@ -83,13 +71,26 @@ class AgentConfig:
         return cls(**checked)
 
     @classmethod
-    def build(cls: type[ConfigT], config: "AgentConfig | dict[str, Any] | None" = None, **overrides: Any) -> ConfigT:
+    def upgrade_saved(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite settings saved by an older release (a field renamed or replaced since) into
+        today's; :meth:`from_saved` calls it. Nothing to rewrite by default."""
+        return values
+
+    @classmethod
+    def from_saved(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+        """Build from settings read back from a file: :meth:`upgrade_saved`, then :meth:`from_dict`."""
+        if isinstance(values, dict):
+            values = cls.upgrade_saved(dict(values))
+        return cls.from_dict(values)
+
+    @classmethod
+    def build(cls: type[ConfigT], config: "Config | dict[str, Any] | None" = None, **overrides: Any) -> ConfigT:
         """Accept a config object, a dict or nothing, plus keyword overrides."""
         if config is None:
             base: dict[str, Any] = {}
         elif isinstance(config, cls):
             base = config.to_dict()
-        elif isinstance(config, AgentConfig):
+        elif isinstance(config, Config):
             raise TypeError(f"expected a {cls.__name__}, got a {type(config).__name__}")
         else:
             base = dict(config)
@@ -127,6 +128,29 @@ class AgentConfig:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             rows.append((f.name, f.metadata.get("doc", ""), default))
         return rows
+
+
+@dataclasses.dataclass
+class AgentConfig(Config):
+    """Settings shared by every agent."""
+
+    n_envs: int = field(1, doc="number of environments stepped together in one vector env")
+    policy_hidden_sizes: tuple[int, ...] = field((64, 64), doc="hidden layer sizes of the MLP networks")
+    activation: str = field("tanh", doc="activation of the MLP hidden layers: tanh or relu")
+    detect_nonfinite: bool = field(False, doc="stop with the step number if an observation or reward is NaN/inf")
+    compute_dtype: str = field("float32", doc="math of image (Nature CNN) networks: float32; bfloat16 (float32 weights, "
+                                              "heads and losses, bf16 convolutions: for CPUs with AVX512_BF16/AMX and "
+                                              "Ampere+ GPUs); auto: bfloat16 where the hardware has it")
+
+    ACTIVATIONS: ClassVar[tuple[str, ...]] = ("tanh", "relu", "elu", "gelu")
+    COMPUTE_DTYPES: ClassVar[tuple[str, ...]] = ("float32", "bfloat16", "auto")
+
+    def validate(self) -> None:
+        check_int(self, "n_envs", minimum=1)
+        check_int_tuple(self, "policy_hidden_sizes")
+        check_choice(self, "activation", self.ACTIVATIONS)
+        check_choice(self, "compute_dtype", self.COMPUTE_DTYPES)
+        check_bool(self, "detect_nonfinite")
 
 
 # ---------------------------------------------------------------------- checks used by subclasses
@@ -175,6 +199,22 @@ def check_choice(cfg: Any, name: str, choices: tuple[str, ...]) -> None:
 def check_optional(cfg: Any, name: str, check: Any, **kwargs: Any) -> None:
     if getattr(cfg, name) is not None:
         check(cfg, name, **kwargs)
+
+
+def check_int_tuple(cfg: Any, name: str, *, length: int | None = None, non_empty: bool = False,
+                    layout: str | None = None) -> None:
+    """``name`` must be a tuple of positive ints (exactly ``length`` of them if given); ``layout``
+    (e.g. ``"(C, H, W)"``) says what they mean in the error."""
+    value = getattr(cfg, name)
+    valid = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    if valid and length is not None:
+        valid = len(value) == length
+    if valid and non_empty:
+        valid = len(value) > 0
+    if not valid:
+        expected = (f"a tuple of {length} positive ints" if length is not None
+                    else f"a {'non-empty ' if non_empty else ''}tuple of positive ints")
+        raise ValueError(f"{name} must be {layout + ', ' if layout else ''}{expected}, got {value!r}")
 
 
 # ---------------------------------------------------------------------- type plumbing
