@@ -55,3 +55,34 @@ def test_bfloat16_agents_train_save_and_load_on_frames(algo, tmp_path):
     loaded = agents_zoo.load(tmp_path / "agent.zip")
     assert loaded.config.compute_dtype == "bfloat16"
     np.testing.assert_array_equal(loaded.predict(observation, deterministic=True)[0], action)
+
+
+@pytest.mark.parametrize("compute_dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn"])
+def test_acting_reads_the_same_weights_as_training(algo, compute_dtype, tmp_path):
+    """Image networks act on compute-dtype copies of their weights (NatureCNN.acting_call): after
+    building, every update, every target-network update and a load they give call's numbers exactly."""
+    kwargs = {"ppo": dict(n_envs=2, n_steps=16, batch_size=16, n_epochs=1),
+              "a2c": dict(n_envs=2, n_steps=5),
+              "dqn": dict(buffer_size=200, learning_starts=16, batch_size=8, train_freq=4, target_update_interval=8,
+                          deduplicate_frames=False)}[algo]
+    make_env = lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20)  # noqa: E731
+    frames = tf.constant(np.random.default_rng(1).integers(0, 256, (3, *FRAMES.shape), dtype=np.uint8))
+
+    def assert_acting_matches(agent):
+        if algo == "dqn":
+            for network in (agent.q_net, agent.q_net_target):
+                np.testing.assert_array_equal(network.acting_q_values(frames).numpy(), network(frames).numpy())
+        else:
+            acting, training = agent.policy.acting_heads(frames), agent.policy.heads(frames)
+            for a, b in zip(acting[:2], training[:2]):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    agent = agents_zoo.make(algo, make_env, seed=0, compute_dtype=compute_dtype, **kwargs)
+    assert_acting_matches(agent)
+    agent.learn(64)
+    assert_acting_matches(agent)
+    if algo == "dqn":  # the last target update happened during learn: the copies followed it
+        assert agent._n_calls >= 2 * kwargs["target_update_interval"]
+    agent.save(tmp_path / "agent.zip")
+    assert_acting_matches(agents_zoo.load(tmp_path / "agent.zip", env=make_env))

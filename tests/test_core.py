@@ -16,7 +16,7 @@ from agents_zoo.core import distributions as dist
 from agents_zoo.core.buffers import ReplayBuffer, RolloutBuffer, compute_gae
 from agents_zoo.core.config import AgentConfig, check_positive, field
 from agents_zoo.core.envs import UnknownEnvError, make_vec_env
-from agents_zoo.core.networks import MLP, NatureCNN, build, numpy_mlp
+from agents_zoo.core.networks import MLP, NUMPY_OPS, NatureCNN, activated_layers, build
 from agents_zoo.core.normalization import RunningMeanStd
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.spaces import UnsupportedSpaceError, space_from_json, space_to_json
@@ -196,7 +196,9 @@ def test_numpy_mlp_matches_keras(activation):
     model = MLP((16, 8), activation, 3)
     build(model, spaces.Box(-1, 1, (5,), np.float32))
     x = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
-    np.testing.assert_allclose(numpy_mlp(model.numpy_layers(), x), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    hidden = activated_layers(NUMPY_OPS, [(w.numpy(), b.numpy()) for w, b in model.hidden_weights()], x, activation)
+    numpy_output = NUMPY_OPS.affine(hidden, model.head.kernel.numpy(), model.head.bias.numpy())
+    np.testing.assert_allclose(numpy_output, model(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_nature_cnn_accepts_channel_first_uint8():

@@ -93,7 +93,7 @@ def test_numpy_acting_matches_the_network(dueling):
     agent = DQN("CartPole-v1", seed=1, dueling=dueling, **TINY)
     obs = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
     q_tf = agent.q_net(obs).numpy()
-    q_np = agent.q_net.numpy_q_values(agent._numpy_policy, obs)
+    q_np = agent._numpy_q_net(obs)
     np.testing.assert_allclose(q_np, q_tf, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0], q_tf.argmax(axis=1))
     if dueling:  # the mean advantage is subtracted (Wang et al. 2016, eq. 9)

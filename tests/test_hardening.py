@@ -234,7 +234,7 @@ def test_spaces_declared_by_a_file_are_bounded(ppo_file, tmp_path):
 def test_config_declaring_more_parameters_than_the_file_holds_is_refused(ppo_file, tmp_path):
     path = _rewrite(ppo_file, tmp_path / "wide.zip", _set_config(**{"config.policy_hidden_sizes": [8192, 8192]}))
     with pytest.raises(ArchiveError, match=r"wide.zip': its config declares networks with more parameters than the "
-                                           r"file holds: weight .* of shape \(4, 8192\) brings the count to \d+, but "
+                                           r"file holds: weight .* of shape \([\d, ]+\) brings the count to \d+, but "
                                            r"the file holds \d+ array elements"):
         BaseAgent.load(path)
 

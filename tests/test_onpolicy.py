@@ -1,5 +1,6 @@
-"""Shared on-policy core: GAE against SB3, optimizers against torch, NumPy acting against TF,
-config validation, reward hook, truncation bootstrap, normalization state and action clipping."""
+"""Shared on-policy core: GAE against SB3, optimizers against torch, config validation, reward
+hook, truncation bootstrap, normalization state and action clipping. The policy network and its
+NumPy acting path are tested in test_policies.py."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ import pytest
 import tensorflow as tf
 
 from agents_zoo.agents.a2c import A2C, A2CConfig
-from agents_zoo.agents.a2c import a2c_loss
-from agents_zoo.agents.onpolicy import ActorCritic, FlatActorCritic, NumpyActorCritic, explained_variance
+from agents_zoo.agents.onpolicy import explained_variance
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.buffers import compute_gae
-from agents_zoo.core.optimizers import TorchStyleOptimizer, clipped_step
+from agents_zoo.core.optimizers import TorchStyleOptimizer
 
 
 # ----------------------------------------------------------------------------- GAE == SB3
@@ -88,63 +88,6 @@ def test_keras_epsilon_placement_matches_keras_adam():
         optimizer.apply([gradient], [ours], tf.constant(1e-2))
         keras_adam.apply_gradients([(gradient, theirs)])
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
-
-
-# ----------------------------------------------------------------------------- NumPy acting == TF
-@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
-@pytest.mark.parametrize("observation_space", [gym.spaces.Box(-1, 1, (5,), np.float32), gym.spaces.Discrete(4)])
-def test_numpy_actor_matches_tf(observation_space, action_space):
-    model = ActorCritic(observation_space, action_space, (16, 8), "tanh", log_std_init=-0.5, seed=3)
-    mirror = NumpyActorCritic(model, observation_space)
-    observations = np.stack([observation_space.sample() for _ in range(7)])
-    policy_output, values = model(tf.constant(observations))
-    np_output, np_values = mirror.forward(observations)
-    np.testing.assert_allclose(np_output, policy_output.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np_values, values.numpy(), rtol=1e-5, atol=1e-6)
-    if mirror.log_std is not None:
-        np.testing.assert_allclose(mirror.log_std, [-0.5, -0.5])
-
-
-@pytest.mark.parametrize("hidden", [(16, 8), ()])
-@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
-@pytest.mark.parametrize("kind", ["rmsprop", "adam"])
-def test_flat_actor_critic_is_the_keras_model_in_one_variable(hidden, action_space, kind):
-    """Same outputs, same loss, and a clipped optimizer step on the one flat variable lands on the
-    same weights as the same step on the Keras model's separate variables."""
-    observation_space = gym.spaces.Box(-1, 1, (5,), np.float32)
-    model = ActorCritic(observation_space, action_space, hidden, "tanh", log_std_init=-0.5, seed=3)
-    flat = FlatActorCritic(model, observation_space)
-    assert len(flat.variables) == 1
-    rng = np.random.default_rng(4)
-    observations = tf.constant(rng.uniform(-1, 1, (9, 5)).astype(np.float32))
-    actions = tf.constant(np.stack([action_space.sample() for _ in range(9)]))
-    advantages, returns = (tf.constant(rng.normal(size=9).astype(np.float32)) for _ in range(2))
-    keras_output, keras_values = model(observations)
-    flat_output, flat_values = flat(observations)
-    np.testing.assert_allclose(flat_values, keras_values, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(flat_output if flat.discrete else flat_output[0], keras_output, rtol=1e-6, atol=1e-7)
-    keras_optimizer = TorchStyleOptimizer(model.trainable_variables, kind, epsilon=1e-5)
-    flat_optimizer = TorchStyleOptimizer(flat.trainable_variables, kind, epsilon=1e-5)
-    for policy, optimizer in ((model, keras_optimizer), (flat, flat_optimizer)):
-        for _ in range(3):  # several steps: the optimizer state must match too
-            with tf.GradientTape() as tape:
-                loss = a2c_loss(policy, observations, actions, advantages, returns, 0.01, 0.5, True)
-            # max_grad_norm small enough to clip: the global norm spans all pieces alike
-            clipped_step(optimizer, tape, loss.total, policy.trainable_variables, tf.constant(1e-2), 0.05)
-        if policy is model:
-            keras_loss = loss
-    for name in ("total", "policy_loss", "value_loss", "entropy_loss"):
-        # atol: the value loss is ~1e-3 after three steps, where float32 summation order shows at 3e-5
-        np.testing.assert_allclose(getattr(loss, name), getattr(keras_loss, name), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(flat.params.numpy(), FlatActorCritic(model, observation_space).params.numpy(),
-                               rtol=1e-5, atol=1e-6)
-
-
-def test_action_and_value_heads_use_sb3_initialization():
-    model = ActorCritic(gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2), (64, 64), "tanh", seed=0)
-    # Orthogonal with gain 0.01 (action head) and 1 (value head): singular values equal the gain.
-    np.testing.assert_allclose(np.linalg.svd(model.policy_net.head.kernel.numpy(), compute_uv=False), 0.01, rtol=1e-4)
-    np.testing.assert_allclose(np.linalg.svd(model.value_net.head.kernel.numpy(), compute_uv=False), 1.0, rtol=1e-4)
 
 
 def test_explained_variance():

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import ActorCritic
 from agents_zoo.agents.ppo import PPO, ppo_loss
+from agents_zoo.core.policies import ActorCritic
 
 FAST = dict(jit_compile=False)
 
@@ -27,17 +27,20 @@ def _tiny_policy(action_space):
     """obs dim 2 -> tanh(3) -> head, weights fixed by a seeded generator (not by the initializer)."""
     model = ActorCritic(gym.spaces.Box(-1, 1, (2,), np.float32), action_space, (3,), "tanh", log_std_init=-0.3)
     rng = np.random.default_rng(42)
-    for variable in model.variables:
-        if "log_std" not in variable.path:
-            variable.assign(rng.normal(scale=0.7, size=variable.shape).astype(np.float32))
+    pieces = model.split(model.params.numpy())
+    weights = pieces if model.discrete else pieces[:-1]  # log_std keeps log_std_init
+    for piece in weights:
+        piece[...] = rng.normal(scale=0.7, size=piece.shape)
+    model.params.assign(np.concatenate([piece.reshape(-1) for piece in pieces]))
     return model
 
 
 def _numpy_forward(model, observations):
-    def mlp(net, x):
-        x = np.tanh(x @ net.hidden[0].kernel.numpy() + net.hidden[0].bias.numpy())
-        return x @ net.head.kernel.numpy() + net.head.bias.numpy()
-    return mlp(model.policy_net, observations), mlp(model.value_net, observations)[:, 0]
+    """The layout by hand: the first layer's kernel is [W_pi | W_vf], then the pi and vf heads."""
+    pieces = model.split(model.params.numpy())
+    first_kernel, first_bias, policy_kernel, policy_bias, value_kernel, value_bias = pieces[:6]
+    hidden = np.tanh(observations @ first_kernel + first_bias)
+    return hidden[:, :3] @ policy_kernel + policy_bias, (hidden[:, 3:] @ value_kernel + value_bias)[:, 0]
 
 
 @pytest.mark.parametrize("discrete", [True, False])

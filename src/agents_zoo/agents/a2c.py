@@ -19,9 +19,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, unbiased_standardize
-from agents_zoo.core.optimizers import TorchStyleOptimizer, clipped_step
+from agents_zoo.agents.onpolicy import OnPolicyAgent, OnPolicyConfig, unbiased_standardize
 from agents_zoo.core.config import check_bool, check_positive, field
+from agents_zoo.core.optimizers import TorchStyleOptimizer, clipped_step
+from agents_zoo.core.policies import ActorCritic
 
 
 @dataclasses.dataclass
@@ -48,7 +49,7 @@ class A2CLoss(NamedTuple):
     entropy_loss: tf.Tensor
 
 
-def a2c_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
+def a2c_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
              returns: tf.Tensor, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> A2CLoss:
     """The A2C objective on the whole rollout, term for term as SB3 (2.2.1 through 2.9.2) computes it."""
     policy_output, values = policy(observations)
@@ -78,19 +79,20 @@ class A2C(OnPolicyAgent):
 
     def _train(self) -> dict[str, float]:
         learning_rate = self._current_learning_rate()
-        batch = self.buffer.get()
-        stats, flat_weights = self._call_update(batch.observations, batch.actions, batch.advantages, batch.returns,
-                                                 np.float32(learning_rate))
+        rollout = self.buffer.get()
+        stats, flat_weights = self._call_update(rollout.observations, rollout.actions, rollout.advantages,
+                                                 rollout.returns, np.float32(learning_rate))
         self._refresh_numpy_policy(flat_weights)
         policy_loss, value_loss, entropy_loss = stats.numpy().tolist()
         return {"policy_loss": policy_loss, "value_loss": value_loss, "entropy_loss": entropy_loss,
                 "learning_rate": learning_rate, "n_updates": self._iteration}
 
     def _update(self, observations, actions, advantages, returns, learning_rate):
+        """One gradient step on ``a2c_loss`` over the whole rollout, clipped by the global gradient norm;
+        returns the loss terms and the policy's acting weights (one compiled call per rollout)."""
         cfg = self.config
-        variables = self.policy.trainable_variables
         with tf.GradientTape() as tape:
             loss = a2c_loss(self.policy, observations, actions, advantages, returns, cfg.ent_coef, cfg.vf_coef,
                             cfg.normalize_advantage)
-        clipped_step(self.optimizer, tape, loss.total, variables, learning_rate, cfg.max_grad_norm)
+        clipped_step(self.optimizer, tape, loss.total, self.policy.trainable_variables, learning_rate, cfg.max_grad_norm)
         return tf.stack([loss.policy_loss, loss.value_loss, loss.entropy_loss]), self.policy.acting_weights()

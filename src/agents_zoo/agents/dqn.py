@@ -28,8 +28,8 @@ Speed on CPU, where one TF call costs ~200 us:
   With prioritized replay each batch must be drawn after the previous step's new priorities,
   so a phase is one compiled call per gradient step;
 * epsilon is drawn per env in NumPy first, so random actions cost no TF call; greedy actions
-  of MLP policies run in NumPy on weights copied after each training phase; CNN policies act
-  for all envs in one compiled call;
+  of MLP policies run in NumPy (``core.policies.NumpyForward``) on the weights read after each
+  training phase (an output of its compiled call); CNN policies act for all envs in one compiled call;
 * stacked Atari frames go to :class:`~agents_zoo.agents.replay.FrameReplayBuffer` (each frame
   stored once, ~7 KB per transition instead of SB3's ~56 KB).
 
@@ -44,7 +44,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
@@ -57,10 +56,10 @@ from agents_zoo.core.callbacks import BaseCallback
 from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check_int, check_number, check_positive,
                                     check_probability, field)
 from agents_zoo.core.optimizers import TorchStyleOptimizer
+from agents_zoo.core.policies import NumpyForward, QNetwork
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.spaces import image_is_channel_first, is_image_space
 
-NETWORK_INITS = ("orthogonal", "torch")
 
 # torch.optim.Adam's epsilon (SB3 uses the torch defaults); Keras defaults to 1e-7.
 ADAM_EPSILON = 1e-8
@@ -120,7 +119,7 @@ class DQNConfig(AgentConfig):
         check_positive(self, "max_grad_norm")
         for name in ("double_q", "dueling", "deduplicate_frames", "prioritized_replay"):
             check_bool(self, name)
-        check_choice(self, "network_init", NETWORK_INITS)
+        check_choice(self, "network_init", networks.NETWORK_INITS)
         check_int(self, "n_steps", minimum=1)
         check_number(self, "prioritized_replay_alpha", minimum=0.0)
         check_probability(self, "prioritized_replay_beta0")
@@ -170,41 +169,6 @@ def huber(errors: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
     return tf.reduce_mean(losses if weights is None else weights * losses)
 
 
-class QNetwork(keras.Model):
-    """Features (flatten or Nature CNN) -> hidden MLP -> Q-values, optionally with a dueling head."""
-
-    def __init__(self, observation_space: spaces.Space, n_actions: int, hidden_sizes: tuple[int, ...],
-                 activation: str, dueling: bool, name: str | None = None, compute_dtype: str = "float32"):
-        super().__init__(name=name)
-        self.features = networks.make_features_extractor(observation_space, compute_dtype)
-        self.trunk = networks.MLP(hidden_sizes, activation, output_size=None)
-        self.dueling = dueling
-        self.advantage = networks.dense(n_actions, 1.0, name="advantage")
-        self.value = networks.dense(1, 1.0, name="value") if dueling else None
-
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        hidden = self.trunk(self.features(inputs))
-        advantages = self.advantage(hidden)
-        if self.value is None:
-            return advantages
-        # Wang et al. 2016, eq. 9: subtracting the mean advantage makes V and A identifiable.
-        return self.value(hidden) + advantages - tf.reduce_mean(advantages, axis=1, keepdims=True)
-
-    def numpy_q_values(self, stack: list, observations: np.ndarray) -> np.ndarray:
-        """The same forward pass in NumPy (vector observations) from ``numpy_layers()`` output."""
-        hidden = networks.numpy_mlp(stack[:-2], observations)
-        (a_kernel, a_bias, _), value = stack[-2], stack[-1]
-        advantages = hidden @ a_kernel + a_bias
-        if value is None:
-            return advantages
-        return hidden @ value[0] + value[1] + advantages - advantages.mean(axis=1, keepdims=True)
-
-    def numpy_layers(self) -> list:
-        head = (self.advantage.kernel.numpy(), self.advantage.bias.numpy(), None)
-        value = None if self.value is None else (self.value.kernel.numpy(), self.value.bias.numpy(), None)
-        return [*self.trunk.numpy_layers(), head, value]
-
-
 class DQN(BaseAgent):
     name = "dqn"
     config_class = DQNConfig
@@ -222,8 +186,6 @@ class DQN(BaseAgent):
             QNetwork(self.observation_space, self.n_actions, hidden, cfg.activation, cfg.dueling, name=name,
                      compute_dtype=cfg.compute_dtype)
             for name in ("q_net", "q_net_target"))
-        networks.build(self.q_net, self.observation_space)
-        networks.build(self.q_net_target, self.observation_space)
         if cfg.network_init == "torch":  # its own generator: the agent's action stream stays the same
             networks.torch_default_init(self.q_net, np.random.default_rng(derive_seed(self.seed, 21)))
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):
@@ -244,11 +206,13 @@ class DQN(BaseAgent):
         self._prioritized_step = tf.function(self._prioritized_step_graph, jit_compile=not self.uses_images,
                                              reduce_retracing=True)
         self._mix_target = tf.function(self._mix_target_graph)
-        greedy = tf.function(lambda obs: tf.argmax(self.q_net(obs), axis=1, output_type=tf.int32))
+        for network in (self.q_net, self.q_net_target):
+            network.acting_weights()  # the acting copies start from the initial weights
+        greedy = tf.function(lambda obs: tf.argmax(self.q_net.acting_q_values(obs), axis=1, output_type=tf.int32))
         # A concrete function skips tf.function's dispatch (~0.2 ms of a ~1.2 ms CNN acting call).
         obs_spec = tf.TensorSpec([None, *self.observation_space.shape], self.observation_space.dtype)
         self._greedy_graph = greedy.get_concrete_function(obs_spec) if self.uses_images else greedy
-        self._refresh_numpy_policy()
+        self._numpy_q_net = None if self.uses_images else NumpyForward(self.q_net, self.observation_space)
 
     def _make_replay_buffer(self) -> TransitionBuffer:
         cfg = self.config
@@ -264,23 +228,36 @@ class DQN(BaseAgent):
             return FrameReplayBuffer(cfg.buffer_size, self.n_envs, space.shape, cfg.frame_channels, **options)
         return ReplayBuffer(cfg.buffer_size, space, self.action_space, n_envs=self.n_envs, **options)
 
-    def _refresh_numpy_policy(self) -> None:
-        self._numpy_policy = None if self.uses_images else self.q_net.numpy_layers()
+    def _acting_weights(self) -> tf.Tensor:
+        """The online network's weights as one flat vector for the NumPy acting path (a uniform
+        training phase's compiled call hands them back); on images, its acting copies refreshed."""
+        return self.q_net.acting_weights()
+
+    def _refresh_numpy_q_net(self, flat_weights: tf.Tensor) -> None:
+        if self._numpy_q_net is not None:
+            self._numpy_q_net.load(flat_weights.numpy())
 
     # ------------------------------------------------------------------ compiled graphs
     def _mix_target_graph(self, mix: tf.Tensor) -> None:
         # SB3's polyak_update: target = (1 - tau) * target + tau * online (exact copy at tau = 1).
         for target, online in zip(self.q_net_target.variables, self.q_net.variables):
             target.assign(target * (1.0 - mix) + online * mix)
+        self.q_net_target.acting_weights()  # the target's values are read through its acting copies
+
+    def _mix_target_if_due(self, mix: tf.Tensor) -> None:
+        """``_mix_target_graph`` when ``mix`` > 0: most phases have no update due, and a mix of 0
+        would still read and write every weight (an Atari phase spent ~1/10 of its time on it)."""
+        tf.cond(mix > 0.0, lambda: self._mix_target_graph(mix) or tf.constant(True), lambda: tf.constant(False))
 
     def _train_phase_graph(self, target_mix, observations, actions, rewards, next_observations, terminations,
                            discounts):
-        """Apply the pending target mix, then one gradient step per leading index of the batches."""
-        self._mix_target_graph(target_mix)
+        """Apply the pending target mix, then one gradient step per leading index of the batches;
+        returns (mean loss, mean Q, the acting weights)."""
+        self._mix_target_if_due(target_mix)
         if actions.shape[0] == 1:  # Atari's usual phase: no while loop, so grappler can fuse across the step
             loss, q_mean, _ = self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0],
                                                   terminations[0], discounts[0])
-            return loss, q_mean
+            return loss, q_mean, self._acting_weights()
         loss_sum = tf.constant(0.0)
         q_sum = tf.constant(0.0)
         for step in tf.range(tf.shape(actions)[0]):
@@ -289,12 +266,12 @@ class DQN(BaseAgent):
             loss_sum += loss
             q_sum += q_mean
         count = tf.cast(tf.shape(actions)[0], tf.float32)
-        return loss_sum / count, q_sum / count
+        return loss_sum / count, q_sum / count, self._acting_weights()
 
     def _prioritized_step_graph(self, target_mix, observations, actions, rewards, next_observations, terminations,
                                 discounts, weights):
         """One importance-weighted gradient step; returns (loss, mean Q, |TD errors|) for the new priorities."""
-        self._mix_target_graph(target_mix)
+        self._mix_target_if_due(target_mix)
         loss, q_mean, errors = self._gradient_step(observations, actions, rewards, next_observations, terminations,
                                                    discounts, weights)
         return loss, q_mean, tf.abs(errors)
@@ -303,7 +280,7 @@ class DQN(BaseAgent):
                        weights=None):
         cfg = self.config
         variables = self.q_net.trainable_variables
-        next_q_target = self.q_net_target(next_observations)
+        next_q_target = self.q_net_target.acting_q_values(next_observations)
         next_q_online = self.q_net(next_observations) if cfg.double_q else next_q_target
         targets = tf.stop_gradient(td_targets(rewards, terminations, next_q_target, next_q_online, discounts,
                                               cfg.double_q))
@@ -319,9 +296,8 @@ class DQN(BaseAgent):
 
     # ------------------------------------------------------------------ acting
     def _greedy(self, observations: np.ndarray) -> np.ndarray:
-        if self._numpy_policy is not None:
-            features = networks.preprocess_numpy(self.observation_space, observations)
-            return self.q_net.numpy_q_values(self._numpy_policy, features).argmax(axis=1)
+        if self._numpy_q_net is not None:
+            return self._numpy_q_net(observations).argmax(axis=1)
         return self._greedy_graph(tf.constant(np.asarray(observations, dtype=self.observation_space.dtype))).numpy()
 
     def _epsilon_greedy(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
@@ -414,7 +390,7 @@ class DQN(BaseAgent):
         if self.replay.priorities is None:
             # Uniform replay: every batch of the phase is drawn up front and trained in one compiled call.
             batch = self.replay.sample(self.rng, cfg.batch_size, gradient_steps)
-            loss, q_mean = self._train_phase(mix, *(tf.constant(a) for a in batch[:6]))
+            loss, q_mean, flat_weights = self._train_phase(mix, *(tf.constant(a) for a in batch[:6]))
         else:
             # Prioritized replay draws each batch from the priorities the previous step left
             # (Schaul et al. 2016, Algorithm 1), so a phase is one compiled call per gradient step.
@@ -429,9 +405,10 @@ class DQN(BaseAgent):
                 self.replay.update_priorities(batch.indices, errors.numpy())
                 loss_sum, q_sum = loss_sum + float(loss), q_sum + float(q_mean)
             loss, q_mean = loss_sum / gradient_steps, q_sum / gradient_steps
+            flat_weights = self._acting_weights()
             self.logger.record("train/prioritized_replay_beta", beta)
         self._n_updates += gradient_steps
-        self._refresh_numpy_policy()
+        self._refresh_numpy_q_net(flat_weights)
         self.logger.record("train/loss", float(loss))
         self.logger.record("train/q_mean", float(q_mean))
         self.logger.record("train/n_updates", self._n_updates)
@@ -475,4 +452,5 @@ class DQN(BaseAgent):
             self.replay.load_state_arrays(replay)
 
     def _after_load(self) -> None:
-        self._refresh_numpy_policy()
+        self.q_net_target.acting_weights()
+        self._refresh_numpy_q_net(self.q_net.acting_weights())

@@ -1,19 +1,18 @@
-"""Plumbing shared by the on-policy agents (A2C, PPO): config base, actor-critic, rollouts.
+"""The on-policy agent loop shared by A2C and PPO: config base, rollout collection, training loop.
 
-The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and compiled update;
-everything both need lives here once.
+The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and update. The policy
+network (``core.policies.ActorCritic``) and the NumPy acting path (``core.policies``, shared with
+DQN's Q-network) are not agent code and live in the neural layer.
 
 Speed design (one TF call costs ~140-320 us on these CPUs, a NumPy MLP ~4 us):
 
-* MLP policies keep all their parameters in ONE flat ``tf.Variable`` (``FlatActorCritic``: the
-  same networks and init as ``ActorCritic``), so the A2C update graph is ~125 ops instead of ~410
-  (optimizer and clipping once, not per variable) and TF's per-op cost, not arithmetic, is what
-  an A2C update pays.
-* Acting runs in NumPy for MLP policies. After every update the compiled update graph returns
-  the flat parameter vector; ``NumpyActorCritic`` slices it into views and runs the
-  policy + value forward and the sampling with the agent's ``self.rng``. CNN policies fall back
-  to one ``tf.function`` call per vector step (for all envs at once), sampling still in NumPy.
-* Each update (all epochs and all minibatches) is ONE compiled graph call per rollout; the
+* Acting runs in NumPy for MLP policies (``core.policies.NumpyActorCritic``): after every update
+  the compiled update returns the policy's flat parameter vector, which the NumPy path slices
+  into views; sampling uses the agent's ``self.rng``. CNN policies run one ``tf.function`` call
+  per vector step (for all envs at once), sampling still in NumPy.
+* MLP policies train ONE flat parameter variable (see ``core.policies``), so the update graphs
+  pay TF's per-op cost once, not once per variable.
+* Each update (PPO: all epochs and all minibatches) is ONE compiled graph call per rollout; the
   minibatch permutations are drawn with ``self.rng`` in NumPy and passed in, so runs are seeded.
 * Optimizers use PyTorch's update formulas (``TorchStyleOptimizer``), so SB3's ``learning_rate``,
   Adam ``eps=1e-5`` and RMSprop ``alpha=0.99, eps=rms_prop_eps`` mean the same numbers here
@@ -54,7 +53,7 @@ of every rollout (just after ``on_rollout_start``, the checkpoint point, so a re
 same ones) and every ``sde_sample_freq`` steps within it when that is > 0 (SB3 counts the same
 steps). The current matrices are saved with the agent (``exploration_matrices``), so a loaded
 agent's next stochastic action is the one the saved agent would have taken. The ``log_std`` matrix
-is the last piece of ``FlatActorCritic``'s flat parameter vector. SB3 2.9.2's PPO and A2C do not
+is the last piece of the policy's flat parameter vector. SB3 2.9.2's PPO and A2C do not
 redraw the matrices in ``train`` (and the loss does not read them), so neither do we.
 
 Substituted rewards (for GAIL and other learned rewards): set ``agent.reward_fn`` (or pass
@@ -71,23 +70,21 @@ reports the env's own returns. Subclasses may instead override ``_rollout_reward
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
 
-from agents_zoo.core import distributions
+from agents_zoo.core import distributions, networks
 from agents_zoo.core.base import BaseAgent
 from agents_zoo.core.buffers import RolloutBuffer
 from agents_zoo.core.callbacks import BaseCallback
 from agents_zoo.core.config import (AgentConfig, check_bool, check_choice, check_int, check_number,
                                     check_positive, check_probability, field)
-from agents_zoo.core.networks import _NUMPY_ACTIVATIONS, MLP, build, make_features_extractor, preprocess_numpy
 from agents_zoo.core.normalization import RunningMeanStd
 from agents_zoo.core.optimizers import TorchStyleOptimizer
+from agents_zoo.core.policies import ActorCritic, NumpyActorCritic, sample_actions
 from agents_zoo.core.seeding import derive_seed
 from agents_zoo.core.spaces import is_image_space
 
@@ -110,6 +107,9 @@ class OnPolicyConfig(AgentConfig):
     max_grad_norm: float = field(0.5, doc="clip gradients to this global norm")
     normalize_advantage: bool = field(True, doc="standardize advantages per minibatch")
     log_std_init: float = field(0.0, doc="initial log std of the Gaussian policy, or of gSDE's std matrix (Box actions)")
+    network_init: str = field("orthogonal", doc="orthogonal: SB3's ortho_init=True (gain sqrt(2) hidden, 0.01 action "
+                                                "head, 1 value head); torch: torch.nn's default U(+-1/sqrt(fan_in)) "
+                                                "weights and biases, SB3's ortho_init=False (RL-Zoo's PyBullet settings)")
     use_sde: bool = field(False, doc="generalized state-dependent exploration (gSDE, SB3 use_sde; Box actions, MLP policies)")
     sde_sample_freq: int = field(-1, doc="gSDE: new exploration matrices every this many steps; -1 or 0: only at rollout starts")
     full_std: bool = field(True, doc="gSDE: one std per (latent feature, action) pair; false: one per latent feature")
@@ -133,6 +133,7 @@ class OnPolicyConfig(AgentConfig):
         check_number(self, "vf_coef", minimum=0.0)
         check_positive(self, "max_grad_norm")
         check_number(self, "log_std_init")
+        check_choice(self, "network_init", networks.NETWORK_INITS)
         check_positive(self, "clip_observation")
         check_positive(self, "clip_reward")
         check_int(self, "sde_sample_freq", minimum=-1)
@@ -155,223 +156,7 @@ def scheduled(value: float, schedule: str, progress_remaining: float) -> float:
     return value * progress_remaining if schedule == "linear" else value
 
 
-# ----------------------------------------------------------------------------- networks
-class ActorCritic(keras.Model):
-    """Policy and value networks with SB3's default layout and initialization.
-
-    MLP policies: separate pi and vf MLPs (SB3 ``net_arch=dict(pi=..., vf=...)``). Image
-    policies: one NatureCNN shared by both, with linear heads (SB3's CnnPolicy, ``net_arch=[]``).
-    Orthogonal init, gain sqrt(2) hidden, 0.01 for the action head, 1 for the value head
-    (Andrychowicz et al. 2021, "What matters in on-policy RL", decision C57). Box actions get a
-    state-independent ``log_std`` vector.
-    """
-
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, hidden_sizes: Sequence[int],
-                 activation: str, log_std_init: float = 0.0, seed: int | None = None, compute_dtype: str = "float32"):
-        super().__init__(name="actor_critic")
-        self.is_image = is_image_space(observation_space)
-        self.discrete = isinstance(action_space, spaces.Discrete)
-        self.action_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        self.features = make_features_extractor(observation_space, compute_dtype)
-        hidden = () if self.is_image else tuple(hidden_sizes)
-        self.policy_net = MLP(hidden, activation, self.action_dim, output_gain=0.01, seed=derive_seed(seed, 11), name="policy_net")
-        self.value_net = MLP(hidden, activation, 1, output_gain=1.0, seed=derive_seed(seed, 12), name="value_net")
-        self.log_std = None
-        if not self.discrete:
-            self.log_std = self.add_weight(shape=(self.action_dim,), initializer=keras.initializers.Constant(log_std_init),
-                                           name="log_std")
-        build(self, observation_space)
-
-    def call(self, observations: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(logits or Gaussian means, values) for a batch of observations."""
-        features = self.features(observations)
-        return self.policy_net(features), tf.squeeze(self.value_net(features), axis=-1)
-
-    def log_prob_and_entropy(self, policy_output: tf.Tensor, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if self.discrete:
-            return (distributions.categorical_log_prob(policy_output, actions),
-                    distributions.categorical_entropy(policy_output))
-        actions = tf.reshape(actions, [-1, self.action_dim])
-        return (distributions.gaussian_log_prob(policy_output, self.log_std, actions),
-                distributions.gaussian_entropy(self.log_std, tf.shape(actions)[0]))
-
-    def acting_variables(self) -> list[tf.Variable]:
-        """All variables the policy and value forward read (image policies hand them back per update)."""
-        extra = [] if self.log_std is None else [self.log_std]
-        return [*self.policy_net.variables, *self.value_net.variables, *extra]
-
-    def acting_weights(self) -> tf.Tensor:
-        """All acting variables as one flat vector: one tensor out of the update, one ``.numpy()``."""
-        return tf.concat([tf.reshape(v, [-1]) for v in self.acting_variables()], axis=0)
-
-
-class FlatActorCritic(tf.Module):
-    """An MLP ``ActorCritic`` whose parameters all live in ONE flat ``tf.Variable``.
-
-    Same networks, same initialization (it is packed from an ``ActorCritic`` built with the same
-    seed), same math; only the storage differs, because the update's cost here is TF's per-op
-    overhead, not arithmetic (a 64-wide MLP on 40 rows is ~0.1 ms of math in a ~1.5 ms graph of
-    ~170 ops over 13 variables). With one variable the optimizer and the gradient clipping are
-    a handful of ops instead of a handful per variable, the acting weights handed back to NumPy
-    are the variable itself, and the pi and vf first layers (which read the same input) run as
-    ONE matmul on their concatenated kernels. Later layers stay two separate matmuls, so no
-    FLOPs are added. Layout of ``params`` (each kernel row-major):
-
-    * first layer: kernel ``[W_pi | W_vf]`` (obs_dim, h_pi + h_vf), bias ``[b_pi, b_vf]``
-      (with no hidden layers the first layer is the heads: (obs_dim, action_dim + 1));
-    * each later hidden layer: pi kernel, pi bias, vf kernel, vf bias;
-    * the heads: pi kernel, pi bias, vf kernel, vf bias (when there are hidden layers);
-    * ``log_std`` (Box actions): the model's (action_dim,) vector, or with ``sde`` gSDE's
-      (latent_dim, action_dim or 1) matrix filled with ``log_std_init``, where latent_dim is the
-      width of the policy's last hidden layer (the input size with no hidden layers).
-
-    ``call`` returns (logits, values) for Discrete actions, ((means, log_std), values) for
-    Box actions and ((means, log_std, latent), values) with gSDE, ``latent`` being the policy's
-    last hidden features: the policy output is passed whole to ``log_prob_and_entropy``.
-    """
-
-    def __init__(self, model: ActorCritic, observation_space: spaces.Space,
-                 sde: distributions.StateDependentNoise | None = None, log_std_init: float = 0.0):
-        super().__init__(name="flat_actor_critic")
-        if model.is_image:
-            raise ValueError("FlatActorCritic is for MLP policies; image policies keep ActorCritic")
-        self.discrete, self.action_dim = model.discrete, model.action_dim
-        self.sde = sde
-        self.log_std_init = log_std_init
-        self.observation_space = observation_space
-        self.discrete_observations = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
-        self.activation_name = model.policy_net.activation_name
-        self.hidden_sizes = tuple(layer.units for layer in model.policy_net.hidden)
-        arrays = self._pack(model)
-        self.shapes = [a.shape for a in arrays]
-        self.sizes = [a.size for a in arrays]
-        ends = np.cumsum(self.sizes).tolist()
-        self._bounds = list(zip([0, *ends[:-1]], ends))
-        self.params = tf.Variable(np.concatenate([a.reshape(-1) for a in arrays]).astype(np.float32), name="params")
-
-    def _pack(self, model: ActorCritic) -> list[np.ndarray]:
-        pi, vf = model.policy_net.numpy_layers(), model.value_net.numpy_layers()
-        arrays = [np.concatenate([pi[0][0], vf[0][0]], axis=1), np.concatenate([pi[0][1], vf[0][1]])]
-        for (pk, pb, _), (vk, vb, _) in zip(pi[1:], vf[1:]):
-            arrays += [pk, pb, vk, vb]
-        if self.sde is not None:
-            latent_dim = pi[-1][0].shape[0]  # the rows of the action head's kernel
-            arrays.append(np.full(self.sde.log_std_shape(latent_dim), self.log_std_init, dtype=np.float32))
-        elif not self.discrete:
-            arrays.append(model.log_std.numpy())
-        return arrays
-
-    def split(self, flat):
-        """The parameter pieces (kernels reshaped) of a flat vector: TF tensors or NumPy views."""
-        if isinstance(flat, np.ndarray):
-            return [flat[a:b].reshape(s) for (a, b), s in zip(self._bounds, self.shapes)]
-        pieces = tf.split(flat, self.sizes)
-        return [tf.reshape(p, s) if len(s) > 1 else p for p, s in zip(pieces, self.shapes)]
-
-    def features(self, observations: tf.Tensor) -> tf.Tensor:
-        if self.discrete_observations is not None:
-            return tf.one_hot(tf.cast(tf.reshape(observations, [-1]), tf.int32), self.discrete_observations)
-        observations = tf.cast(observations, tf.float32)
-        if observations.shape.rank != 2:
-            observations = tf.reshape(observations, [tf.shape(observations)[0], -1])
-        return observations
-
-    def call(self, observations: tf.Tensor) -> tuple[Any, tf.Tensor]:
-        pieces = self.split(tf.convert_to_tensor(self.params))
-        activation = keras.activations.get(self.activation_name)
-        # bias_add, not +: the same sums, and its gradient is one BiasAddGrad instead of a
-        # broadcast-gradient Sum + Reshape + shape ops.
-        latent = self.features(observations)  # the action head's input: the last hidden layer, if any
-        x = tf.nn.bias_add(tf.matmul(latent, pieces[0]), pieces[1])
-        if not self.hidden_sizes:  # the first layer is the heads
-            policy, value = tf.split(x, [self.action_dim, 1], axis=1)
-        else:
-            policy, value = tf.split(activation(x), 2, axis=1)
-            n_later = len(self.hidden_sizes) - 1
-            for i in range(n_later + 1):
-                pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
-                latent = policy
-                policy, value = tf.nn.bias_add(tf.matmul(policy, pk), pb), tf.nn.bias_add(tf.matmul(value, vk), vb)
-                if i < n_later:
-                    policy, value = activation(policy), activation(value)
-        values = tf.squeeze(value, axis=-1)
-        if self.discrete:
-            return policy, values
-        if self.sde is not None:
-            return (policy, pieces[-1], latent), values
-        return (policy, pieces[-1]), values
-
-    __call__ = call
-
-    def log_prob_and_entropy(self, policy_output: Any, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if self.discrete:
-            # log pi(a) as a one-hot dot product: the same value as a gather, with a cheaper gradient.
-            log_probs = tf.nn.log_softmax(policy_output)
-            chosen = tf.reduce_sum(log_probs * tf.one_hot(tf.cast(actions, tf.int32), self.action_dim), axis=-1)
-            return chosen, -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
-        actions = tf.reshape(actions, [-1, self.action_dim])
-        if self.sde is not None:
-            return self.sde.log_prob_and_entropy(*policy_output, actions)
-        mean, log_std = policy_output
-        return (distributions.gaussian_log_prob(mean, log_std, actions),
-                distributions.gaussian_entropy(log_std, tf.shape(actions)[0]))
-
-    def acting_weights(self) -> tf.Tensor:
-        return tf.convert_to_tensor(self.params)
-
-
-class NumpyActorCritic:
-    """A NumPy mirror of an MLP policy for acting (~10 us per vector step).
-
-    Takes an ``ActorCritic`` or a ``FlatActorCritic``; either way it acts from NumPy views of
-    one flat weight vector (``load``), the one the compiled update hands back.
-    """
-
-    def __init__(self, model: ActorCritic | FlatActorCritic, observation_space: spaces.Space):
-        self.observation_space = observation_space
-        self.flat = model if isinstance(model, FlatActorCritic) else FlatActorCritic(model, observation_space)
-        self.discrete = self.flat.discrete
-        self.activation = _NUMPY_ACTIVATIONS[self.flat.activation_name]
-        self.load(self.flat.params.numpy())
-
-    def load(self, flat: np.ndarray) -> None:
-        self.pieces = self.flat.split(np.asarray(flat, dtype=np.float32))
-        self.log_std = None if self.discrete else self.pieces[-1]
-
-    def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(policy output, values) for a batch of observations."""
-        policy, values, _ = self.forward_with_latent(observations)
-        return policy, values
-
-    def forward_with_latent(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(policy output, values, latent): latent is the action head's input, the policy's last
-        hidden layer (the preprocessed observations with no hidden layers), gSDE's features."""
-        latent = preprocess_numpy(self.observation_space, observations)
-        pieces, act = self.pieces, self.activation
-        x = latent @ pieces[0] + pieces[1]
-        hidden = self.flat.hidden_sizes
-        if not hidden:
-            return x[:, :self.flat.action_dim], x[:, self.flat.action_dim], latent
-        x = act(x)
-        policy, value = x[:, :hidden[0]], x[:, hidden[0]:]
-        n_later = len(hidden) - 1
-        for i in range(n_later + 1):
-            pk, pb, vk, vb = pieces[2 + 4 * i: 6 + 4 * i]
-            latent = policy
-            policy, value = policy @ pk + pb, value @ vk + vb
-            if i < n_later:
-                policy, value = act(policy), act(value)
-        return policy, value[:, 0], latent
-
-
-def sample_actions(policy_output: np.ndarray, log_std: np.ndarray | None, rng: np.random.Generator,
-                   deterministic: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(actions, log-probabilities) from logits (Categorical) or means (diagonal Gaussian)."""
-    if log_std is None:
-        return distributions.np_categorical_sample(policy_output, rng, deterministic)
-    return distributions.np_gaussian_sample(policy_output, log_std, rng, deterministic)
-
-
+# ----------------------------------------------------------------------------- training helpers
 def unbiased_standardize(x: tf.Tensor) -> tf.Tensor:
     """(x - mean) / (std + 1e-8) with the unbiased std, as torch's ``Tensor.std()`` in SB3."""
     n = tf.cast(tf.size(x), x.dtype)
@@ -406,24 +191,24 @@ class OnPolicyAgent(BaseAgent):
             raise ValueError(f"normalize_observation needs a vector Box observation space, got {self.observation_space} "
                              "(images are scaled by 1/255 inside the CNN)")
         self.sde = self._make_sde(image)
-        model = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
-                            cfg.log_std_init, seed=self.seed, compute_dtype=cfg.compute_dtype)
-        # MLP policies train one flat parameter vector (same init, same math, far fewer graph ops).
-        self.policy: ActorCritic | FlatActorCritic = (
-            model if image else FlatActorCritic(model, self.observation_space, self.sde, cfg.log_std_init))
+        self.policy = ActorCritic(self.observation_space, self.action_space, cfg.policy_hidden_sizes, cfg.activation,
+                                  cfg.log_std_init, seed=self.seed, compute_dtype=cfg.compute_dtype, sde=self.sde)
         self.optimizer = self._make_optimizer()
         self.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, self.observation_space, self.action_space,
                                     cfg.gamma, cfg.gae_lambda)
         self.observation_rms = RunningMeanStd(self.observation_space.shape) if cfg.normalize_observation else None
         self.return_rms = RunningMeanStd(()) if cfg.normalize_reward else None
         self._discounted_returns = np.zeros(cfg.n_envs)
+        if cfg.network_init == "torch":  # its own generator: the agent's action stream stays the same
+            self.policy.torch_default_init(np.random.default_rng(derive_seed(self.seed, 21)))
         self._numpy_policy = None if image else NumpyActorCritic(self.policy, self.observation_space)
-        self._forward_graph = tf.function(self.policy.call) if image else None
+        self.policy.acting_weights()  # images: the acting copies start from the initial weights
+        self._forward_graph = tf.function(lambda observations: self.policy.acting_heads(observations)[:2]) if image else None
         self._box_actions = isinstance(self.action_space, spaces.Box)
         self._iteration = 0
         self._transitions: dict[str, np.ndarray] | None = None
-        # autograph=False: the loops are written as tf.while_loop already, and converting the
-        # losses' source costs seconds of tracing on every new agent.
+        # autograph=False: the loops are graph loops already, and converting the losses' source
+        # costs seconds of tracing on every new agent.
         self._update_graph = tf.function(self._update, jit_compile=self._uses_jit(), autograph=False)
         self._update_concrete: tuple[tuple, Any] | None = None
         self._exploration_matrices: np.ndarray | None = None

@@ -9,8 +9,10 @@ Hyperparameters are SB3's (2.2.1 through 2.9.2) by name and default; see ``onpol
 table and for ``reward_fn``, the hook that lets GAIL train PPO on a discriminator reward:
 ``PPO(env, reward_fn=lambda obs, acts, next_obs, dones: my_rewards)``.
 
-The whole update (``n_epochs`` passes of shuffled minibatches) is one compiled graph call per
-rollout; the permutations come from the agent's NumPy generator so runs are seeded.
+An update is ``n_epochs`` passes over the rollout in shuffled minibatches, one gradient step per
+minibatch on ``ppo_loss`` (``PPO._update``, ``PPO._minibatch_step``). It runs as ONE compiled
+graph call per rollout (a call per minibatch would cost more than CartPole's minibatch steps
+themselves); the permutations come from the agent's NumPy generator so runs are seeded.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from agents_zoo.agents.onpolicy import (SCHEDULES, ActorCritic, FlatActorCritic, OnPolicyAgent, OnPolicyConfig, scheduled,
-                                        unbiased_standardize)
-from agents_zoo.core.optimizers import clipped_step
+from agents_zoo.agents.onpolicy import SCHEDULES, OnPolicyAgent, OnPolicyConfig, scheduled, unbiased_standardize
 from agents_zoo.core.config import check_choice, check_int, check_optional, check_positive, field
+from agents_zoo.core.optimizers import clipped_step
+from agents_zoo.core.policies import ActorCritic
 
 
 @dataclasses.dataclass
@@ -64,7 +66,7 @@ class PPOLoss(NamedTuple):
     clip_fraction: tf.Tensor
 
 
-def ppo_loss(policy: ActorCritic | FlatActorCritic, observations: tf.Tensor, actions: tf.Tensor, old_values: tf.Tensor,
+def ppo_loss(policy: ActorCritic, observations: tf.Tensor, actions: tf.Tensor, old_values: tf.Tensor,
              old_log_probs: tf.Tensor, advantages: tf.Tensor, returns: tf.Tensor, clip_range: tf.Tensor,
              clip_range_vf: tf.Tensor | None, ent_coef: float, vf_coef: float, normalize_advantage: bool) -> PPOLoss:
     """The PPO objective on one minibatch, term for term as SB3 (2.2.1 through 2.9.2) computes it."""
@@ -96,25 +98,24 @@ class PPO(OnPolicyAgent):
     config_class = PPOConfig
     config: PPOConfig
 
+    STAT_NAMES = ("policy_gradient_loss", "value_loss", "entropy_loss", "approx_kl", "clip_fraction")
+
     def _uses_jit(self) -> bool:
         # XLA needs static shapes: a smaller last minibatch (batch_size not dividing the rollout) is not one.
         return self.config.jit_compile and self.config.rollout_size % self.config.batch_size == 0
 
-    STAT_NAMES = ("policy_gradient_loss", "value_loss", "entropy_loss", "approx_kl", "clip_fraction")
-
     def _train(self) -> dict[str, float]:
         cfg = self.config
-        progress = self.progress_remaining
         learning_rate = self._current_learning_rate()
-        clip_range = scheduled(cfg.clip_range, cfg.clip_range_schedule, progress)
-        batch = self.buffer.get()
+        clip_range = scheduled(cfg.clip_range, cfg.clip_range_schedule, self.progress_remaining)
+        rollout = self.buffer.get()
         permutations = np.stack([self.rng.permutation(cfg.rollout_size) for _ in range(cfg.n_epochs)]).astype(np.int32)
-        stats, last_loss, n_minibatches, flat_weights = self._call_update(
-            batch.observations, batch.actions, batch.old_values, batch.old_log_probs, batch.advantages, batch.returns,
-            permutations, np.float32(learning_rate), np.float32(clip_range),
+        stat_sums, last_loss, n_minibatches, flat_weights = self._call_update(
+            rollout.observations, rollout.actions, rollout.old_values, rollout.old_log_probs, rollout.advantages,
+            rollout.returns, permutations, np.float32(learning_rate), np.float32(clip_range),
             np.float32(cfg.clip_range_vf if cfg.clip_range_vf is not None else 0.0))
         self._refresh_numpy_policy(flat_weights)
-        means = stats.numpy() / max(int(n_minibatches), 1)
+        means = stat_sums.numpy() / max(int(n_minibatches), 1)
         self._n_updates = getattr(self, "_n_updates", 0) + int(n_minibatches)
         logged = dict(zip(self.STAT_NAMES, means.tolist()))
         logged.update(loss=float(last_loss), learning_rate=learning_rate, clip_range=clip_range,
@@ -123,40 +124,51 @@ class PPO(OnPolicyAgent):
 
     def _update(self, observations, actions, old_values, old_log_probs, advantages, returns, permutations,
                 learning_rate, clip_range, clip_range_vf):
-        """All epochs x minibatches in one graph: one ``tf.while_loop`` over (epoch, minibatch) steps."""
+        """``n_epochs`` passes over the rollout in shuffled minibatches, one ``_minibatch_step`` each.
+
+        SB3's and CleanRL's two loops (epochs, then minibatches) run as ONE graph loop over their
+        steps, step ``s`` being minibatch ``s % minibatches_per_epoch`` of epoch
+        ``s // minibatches_per_epoch``: nested graph loops cost ~15% more per CartPole update, and
+        autograph's Python-loop conversion ~0.2 s of tracing per process. Returns the sums of the
+        minibatches' ``STAT_NAMES``, the last loss, the number of minibatch steps taken (target_kl
+        may stop early) and the policy's acting weights.
+        """
         cfg = self.config
+        rollout = (observations, actions, old_values, old_log_probs, advantages, returns)
+        minibatches_per_epoch = -(-cfg.rollout_size // cfg.batch_size)  # SB3 keeps a smaller last minibatch
+
+        def minibatch(step, keep_training, stat_sums, last_loss):
+            epoch, start = step // minibatches_per_epoch, (step % minibatches_per_epoch) * cfg.batch_size
+            indices = permutations[epoch, start:start + cfg.batch_size]
+            loss, keep_training = self._minibatch_step(*[tf.gather(x, indices) for x in rollout], learning_rate,
+                                                       clip_range, clip_range_vf)
+            stats = tf.stack([loss.policy_loss, loss.value_loss, loss.entropy_loss, loss.approx_kl, loss.clip_fraction])
+            return step + 1, keep_training, stat_sums + stats, loss.total
+
+        n_minibatches, _, stat_sums, last_loss = tf.while_loop(
+            lambda step, keep_training, *_: tf.logical_and(keep_training, step < cfg.n_epochs * minibatches_per_epoch),
+            minibatch, (tf.constant(0), tf.constant(True), tf.zeros([len(self.STAT_NAMES)]), tf.constant(0.0)))
+        return stat_sums, last_loss, n_minibatches, self.policy.acting_weights()
+
+    def _minibatch_step(self, observations, actions, old_values, old_log_probs, advantages, returns, learning_rate,
+                        clip_range, clip_range_vf) -> tuple[PPOLoss, tf.Tensor]:
+        """One gradient step on ``ppo_loss``, clipped by the global gradient norm; returns the loss
+        and whether to go on.
+
+        With ``target_kl``, SB3 checks the minibatch's approx KL before its step: the minibatch
+        that crosses 1.5 * target_kl is not applied, and the update stops there.
+        """
+        cfg = self.config
+        with tf.GradientTape() as tape:
+            loss = ppo_loss(self.policy, observations, actions, old_values, old_log_probs, advantages, returns,
+                            clip_range, clip_range_vf if cfg.clip_range_vf is not None else None,
+                            cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantage)
         variables = self.policy.trainable_variables
-        batch_size = cfg.batch_size
-        minibatches_per_epoch = -(-cfg.rollout_size // batch_size)  # SB3 keeps a smaller last minibatch
-        total_steps = cfg.n_epochs * minibatches_per_epoch
-        kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl  # SB3's early-stop threshold
-        value_clip = clip_range_vf if cfg.clip_range_vf is not None else None
 
-        def minibatch_step(step, keep_training, stat_sums, last_loss):
-            epoch = step // minibatches_per_epoch
-            start = (step % minibatches_per_epoch) * batch_size
-            indices = permutations[epoch, start:start + batch_size]
-            with tf.GradientTape() as tape:
-                loss = ppo_loss(self.policy, tf.gather(observations, indices), tf.gather(actions, indices),
-                                tf.gather(old_values, indices), tf.gather(old_log_probs, indices),
-                                tf.gather(advantages, indices), tf.gather(returns, indices), clip_range, value_clip,
-                                cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantage)
-            stat_sums += tf.stack([loss.policy_loss, loss.value_loss, loss.entropy_loss, loss.approx_kl,
-                                   loss.clip_fraction])
-            if kl_limit is None:
-                clipped_step(self.optimizer, tape, loss.total, variables, learning_rate, cfg.max_grad_norm)
-            else:
-                # SB3 checks before the step: the minibatch that crosses the limit is not applied.
-                keep_training = loss.approx_kl <= kl_limit
+        def step() -> tf.Tensor:
+            clipped_step(self.optimizer, tape, loss.total, variables, learning_rate, cfg.max_grad_norm)
+            return tf.constant(True)
 
-                def apply() -> tf.Tensor:
-                    clipped_step(self.optimizer, tape, loss.total, variables, learning_rate, cfg.max_grad_norm)
-                    return tf.constant(True)
-
-                keep_training = tf.cond(keep_training, apply, lambda: tf.constant(False))
-            return step + 1, keep_training, stat_sums, loss.total
-
-        step, _, stat_sums, last_loss = tf.while_loop(
-            lambda step, keep_training, *_: tf.logical_and(keep_training, step < total_steps), minibatch_step,
-            (tf.constant(0), tf.constant(True), tf.zeros([len(self.STAT_NAMES)]), tf.constant(0.0)))
-        return stat_sums, last_loss, step, self.policy.acting_weights()
+        if cfg.target_kl is None:
+            return loss, step()
+        return loss, tf.cond(loss.approx_kl <= 1.5 * cfg.target_kl, step, lambda: tf.constant(False))

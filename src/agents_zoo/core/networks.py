@@ -1,15 +1,18 @@
-"""Networks shared by the agents: MLPs, the Nature-DQN CNN, and a NumPy mirror for acting.
+"""Building blocks of the agents' networks: MLPs, the Nature-DQN CNN, and the array backends
+that let a network write its forward pass once and run it in TensorFlow or in NumPy.
 
 Channel-first images (C, H, W) are accepted at the boundary and transposed to NHWC inside,
 because TF's CPU convolutions only implement NHWC. Initialization follows SB3/CleanRL:
 orthogonal weights with gain sqrt(2) in hidden layers and zero biases; heads pick their gain.
+The networks themselves (actor-critic, Q-network) and their NumPy acting path are in
+``core.policies``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -33,6 +36,9 @@ def dense(units: int, gain: float, activation: str | None = None, name: str | No
                         bias_initializer="zeros", name=name, dtype=dtype)
 
 
+NETWORK_INITS = ("orthogonal", "torch")  # the network_init setting of every agent that has one
+
+
 def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
     """Redraw every Dense and Conv2D kernel and bias as ``torch.nn`` initializes them by default:
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5), and the bias rule).
@@ -49,45 +55,122 @@ def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
                     variable.assign(rng.uniform(-bound, bound, variable.shape).astype(np.float32))
 
 
+# ----------------------------------------------------------------------------- array backends
+class ArrayOps(NamedTuple):
+    """The array operations of the forward passes, in TensorFlow or in NumPy.
+
+    A network writes its forward pass once, over its parameter pieces and an ``ArrayOps``; Keras
+    runs it in TF on the variables (training), the acting path in NumPy on copies of the weights
+    (one ``tf.function`` call costs 140-320 us on these CPUs, a NumPy MLP forward ~4 us).
+    """
+
+    affine: Callable[[Any, Any, Any], Any]  # x @ kernel + bias
+    activation: Callable[[str | None], Callable[[Any], Any]]  # the function of an activation name
+    split: Callable[[Any, int], tuple[Any, Any]]  # columns [:n] and [n:]
+    squeeze: Callable[[Any], Any]  # (batch, 1) -> (batch,)
+    row_mean: Callable[[Any], Any]  # mean over columns, kept as a (batch, 1) column
+
+
+def _tf_affine(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    # bias_add, not +: the same sums, and its gradient is one BiasAddGrad instead of a
+    # broadcast-gradient Sum + Reshape + shape ops (the updates pay TF's per-op cost).
+    return tf.nn.bias_add(tf.matmul(x, kernel), bias)
+
+
+def _tf_activation(name: str | None) -> Callable[[tf.Tensor], tf.Tensor]:
+    return (lambda x: x) if name is None else keras.activations.get(name)
+
+
+_NUMPY_ACTIVATIONS: dict[str | None, Callable[[np.ndarray], np.ndarray]] = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    # NumPy has no erf: the tanh form, within 5e-4 of the exact GELU that Keras (and torch) compute.
+    "gelu": lambda x: 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))),
+    None: lambda x: x,
+}
+
+TF_OPS = ArrayOps(
+    affine=_tf_affine,
+    activation=_tf_activation,
+    split=lambda x, n: tuple(tf.split(x, [n, -1], axis=1)),
+    squeeze=lambda x: tf.squeeze(x, axis=-1),
+    row_mean=lambda x: tf.reduce_mean(x, axis=1, keepdims=True),
+)
+NUMPY_OPS = ArrayOps(
+    affine=lambda x, kernel, bias: x @ kernel + bias,
+    activation=_NUMPY_ACTIVATIONS.__getitem__,
+    split=lambda x, n: (x[:, :n], x[:, n:]),  # views, and cheaper than np.split's generic path
+    squeeze=lambda x: x[:, 0],
+    row_mean=lambda x: x.mean(axis=1, keepdims=True),
+)
+
+
+def activated_layers(ops: ArrayOps, weights: Sequence[tuple[Any, Any]], x: Any, activation: str | None) -> Any:
+    """``activation(x @ kernel + bias)`` through each (kernel, bias) in turn: an MLP's hidden layers."""
+    function = ops.activation(activation)
+    for kernel, bias in weights:
+        x = function(ops.affine(x, kernel, bias))
+    return x
+
+
+# ----------------------------------------------------------------------------- MLPs
+def _mlp_layers(hidden_sizes: Sequence[int], output_size: int | None, output_gain: float,
+                seed: int | None) -> list[tuple[int, float, int | None]]:
+    """(units, orthogonal gain, initializer seed) of each layer of an MLP, the head last."""
+    def offset(index: int) -> int | None:
+        return None if seed is None else seed + index
+
+    stack = [(int(size), HIDDEN_GAIN, offset(index)) for index, size in enumerate(hidden_sizes)]
+    if output_size is not None:
+        stack.append((int(output_size), output_gain, offset(99)))
+    return stack
+
+
+def mlp_initial_weights(input_size: int, hidden_sizes: Sequence[int], output_size: int | None, output_gain: float = 1.0,
+                        seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel, bias) of each layer, as ``MLP`` with the same arguments initializes them, without Keras layers:
+    for networks that store their parameters in one flat variable (``core.policies.ActorCritic``)."""
+    weights = []
+    for units, gain, seed_of_layer in _mlp_layers(hidden_sizes, output_size, output_gain, seed):
+        kernel = np.asarray(orthogonal(gain, seed_of_layer)((input_size, units), dtype="float32"))
+        weights.append((kernel, np.zeros(units, np.float32)))
+        input_size = units
+    return weights
+
+
 class MLP(keras.Model):
-    """Hidden layers with ``activation`` then a linear output layer (omitted if ``output_size`` is None)."""
+    """Hidden layers with ``activation`` then a linear output layer (omitted if ``output_size`` is None).
+
+    Its layers hold the weights (saved as ``hidden/000/kernel``, ``head/bias``, ...); the forward
+    pass is ``activated_layers``, so a network built on an MLP runs the same math in NumPy.
+    """
 
     def __init__(self, hidden_sizes: Sequence[int], activation: str, output_size: int | None,
                  output_gain: float = 1.0, seed: int | None = None, name: str | None = None):
         super().__init__(name=name)
         self.activation_name = activation
-        self.hidden = [dense(size, HIDDEN_GAIN, activation, seed=None if seed is None else seed + i)
-                       for i, size in enumerate(hidden_sizes)]
-        self.head = None if output_size is None else dense(output_size, output_gain, seed=None if seed is None else seed + 99)
+        stack = [dense(units, gain, seed=seed_of_layer)
+                 for units, gain, seed_of_layer in _mlp_layers(hidden_sizes, output_size, output_gain, seed)]
+        self.hidden = stack[:len(hidden_sizes)]
+        self.head = stack[-1] if output_size is not None else None
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        width = input_shape[-1]
+        for layer in self.dense_layers():
+            layer.build((None, width))
+            width = layer.units
+
+    def dense_layers(self) -> list[layers.Dense]:
+        return [*self.hidden, *([] if self.head is None else [self.head])]
+
+    def hidden_weights(self) -> list[tuple[Any, Any]]:
+        """(kernel, bias) of each hidden layer, for ``activated_layers``."""
+        return [(layer.kernel, layer.bias) for layer in self.hidden]
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        x = inputs
-        for layer in self.hidden:
-            x = layer(x)
-        return x if self.head is None else self.head(x)
-
-    def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray, str | None]]:
-        """(kernel, bias, activation) per layer, for ``numpy_mlp``."""
-        stack = [(layer.kernel.numpy(), layer.bias.numpy(), self.activation_name) for layer in self.hidden]
-        if self.head is not None:
-            stack.append((self.head.kernel.numpy(), self.head.bias.numpy(), None))
-        return stack
-
-
-_NUMPY_ACTIVATIONS = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-    "gelu": lambda x: 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))),
-    None: lambda x: x,
-}
-
-
-def numpy_mlp(stack: list[tuple[np.ndarray, np.ndarray, str | None]], x: np.ndarray) -> np.ndarray:
-    """The same forward pass as ``MLP.call`` in NumPy: ~4 us instead of a ~200 us TF call."""
-    for kernel, bias, activation in stack:
-        x = _NUMPY_ACTIVATIONS[activation](x @ kernel + bias)
-    return x
+        x = activated_layers(TF_OPS, self.hidden_weights(), inputs, self.activation_name)
+        return x if self.head is None else TF_OPS.affine(x, self.head.kernel, self.head.bias)
 
 
 @functools.cache  # the hardware does not change: read /proc/cpuinfo once, not per network built
@@ -129,7 +212,16 @@ class NatureCNN(keras.Model):
     ``dtype_policy`` "mixed_bfloat16" runs the convolutions and the feature layer in bf16 (see
     ``image_dtype_policy``); the 512 features come out in that dtype and the float32 heads cast
     them back.
+
+    The Keras layers hold the float32 weights (saved as ``convs/0/kernel`` ... ``features/bias``);
+    the forward pass is written once, ``encode(inputs, weights)``. Training runs it on the weights
+    cast to the compute dtype inside the graph (the gradients flow back through the cast, as in
+    Keras' mixed precision). Acting runs it on compute-dtype copies (``acting_call``) that
+    ``refresh_acting_copies`` makes once per change of the weights: in bf16 an acting call would
+    otherwise cast all 1.7M weights for a batch of 1-16 frames, which took about half of it here.
     """
+
+    STRIDES = (4, 2, 1)
 
     def __init__(self, observation_space: spaces.Box, features_dim: int = 512, name: str | None = None,
                  dtype_policy: str = "float32"):
@@ -139,22 +231,63 @@ class NatureCNN(keras.Model):
         self.channel_first = image_is_channel_first(observation_space)
         self.scale = 1.0 / 255.0 if observation_space.dtype == np.uint8 else 1.0
         self.compute = tf.bfloat16 if dtype_policy == "mixed_bfloat16" else tf.float32
-        self.convs = [
-            layers.Conv2D(filters, kernel, strides=stride, activation="relu", kernel_initializer=orthogonal(HIDDEN_GAIN),
-                          dtype=dtype_policy)
-            for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1))
-        ]
-        self.flatten = layers.Flatten(dtype=dtype_policy)
-        self.features = dense(features_dim, HIDDEN_GAIN, "relu", dtype=dtype_policy)
+        self.convs = [layers.Conv2D(filters, kernel, strides=stride, kernel_initializer=orthogonal(HIDDEN_GAIN),
+                                    dtype=dtype_policy)
+                      for filters, kernel, stride in zip((32, 64, 64), (8, 4, 3), self.STRIDES)]
+        self.features = dense(features_dim, HIDDEN_GAIN, dtype=dtype_policy)
+        # Not attributes Keras tracks: the copies are derived from the weights, never saved.
+        self._acting = _AttributeHolder(copies=[])
 
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        # uint8 pixels are exact in bf16 (8 significant bits hold 0..256), so one cast suffices.
-        x = tf.cast(inputs, self.compute) * tf.cast(self.scale, self.compute)
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        channels, height, width = input_shape[1:] if self.channel_first else (input_shape[3], *input_shape[1:3])
+        shape: tuple[Any, ...] = (None, height, width, channels)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = tuple(conv.compute_output_shape(shape))
+        self.features.build((None, math.prod(shape[1:])))
+        if self.compute != tf.float32:
+            self._acting.copies = [tf.Variable(tf.cast(weight, self.compute), trainable=False)
+                                   for weight in self.float32_weights()]
+        self.built = True
+
+    def float32_weights(self) -> list[Any]:
+        """kernel, bias of each convolution, then of the feature layer: ``encode``'s order."""
+        return [weight for layer in [*self.convs, self.features] for weight in (layer.kernel, layer.bias)]
+
+    def encode(self, inputs: tf.Tensor, weights: Sequence[tf.Tensor]) -> tf.Tensor:
+        """The forward pass on ``weights`` (``float32_weights``' order, in the compute dtype)."""
+        # uint8 pixels are exact in bf16 (8 significant bits hold 0..256). conv(x * s, W) ==
+        # conv(x, W * s): scaling the first kernel (8k values) instead of the frames (256 x 4 x 84 x 84
+        # values per PPO minibatch) saved an elementwise pass over every input.
+        x = tf.cast(inputs, self.compute)
         if self.channel_first:
             x = tf.transpose(x, [0, 2, 3, 1])  # NCHW -> NHWC for CPU kernels
-        for conv in self.convs:
-            x = conv(x)
-        return self.features(self.flatten(x))
+        kernels, biases = list(weights[0::2]), list(weights[1::2])
+        kernels[0] = kernels[0] * tf.cast(self.scale, kernels[0].dtype)
+        for kernel, bias, stride in zip(kernels, biases, self.STRIDES):
+            x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, "VALID"), bias))
+        x = tf.reshape(x, [tf.shape(x)[0], -1])  # NHWC order, as keras.layers.Flatten
+        return tf.nn.relu(tf.nn.bias_add(tf.matmul(x, kernels[-1]), biases[-1]))
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return self.encode(inputs, [tf.cast(weight, self.compute) for weight in self.float32_weights()])
+
+    def acting_call(self, inputs: tf.Tensor) -> tf.Tensor:
+        """``call`` on the compute-dtype copies: the same numbers, once they are refreshed."""
+        return self.encode(inputs, self._acting.copies) if self._acting.copies else self(inputs)
+
+    def refresh_acting_copies(self) -> None:
+        """Copy the weights into what ``acting_call`` reads; call it after every change of the
+        weights (an update, a load, a target-network mix). Works eagerly and inside a graph."""
+        for copy, weight in zip(self._acting.copies, self.float32_weights()):
+            copy.assign(tf.cast(weight, copy.dtype))
+
+
+class _AttributeHolder:
+    """A plain object: variables kept on it are invisible to Keras' tracking (and to saving)."""
+
+    def __init__(self, **attributes: Any):
+        self.__dict__.update(attributes)
 
 
 class FlattenFeatures(keras.Model):
@@ -167,7 +300,16 @@ class FlattenFeatures(keras.Model):
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         if self.discrete_n is not None:
             return tf.one_hot(tf.cast(tf.reshape(inputs, [-1]), tf.int32), self.discrete_n)
-        return tf.reshape(tf.cast(inputs, tf.float32), [tf.shape(inputs)[0], -1])
+        inputs = tf.cast(inputs, tf.float32)
+        if inputs.shape.rank == 2:  # already flat: no shape ops in the update graphs
+            return inputs
+        return tf.reshape(inputs, [tf.shape(inputs)[0], -1])
+
+    def acting_call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return self(inputs)
+
+    def refresh_acting_copies(self) -> None:
+        """Nothing to copy: flat features have no weights (see ``NatureCNN.refresh_acting_copies``)."""
 
 
 def make_features_extractor(observation_space: spaces.Space, compute_dtype: str = "float32") -> keras.Model:
@@ -190,8 +332,8 @@ def preprocess_numpy(observation_space: spaces.Space, obs: np.ndarray) -> np.nda
     return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
 
 
-def build(model: keras.Model, observation_space: spaces.Space) -> None:
-    """Create a model's variables with one dummy batch."""
+def build(model: keras.Model, observation_space: spaces.Space) -> Any:
+    """Create a model's variables with one dummy batch; returns the model's output for it."""
     dtype = np.int64 if isinstance(observation_space, spaces.Discrete) else observation_space.dtype
     shape = (1,) if isinstance(observation_space, spaces.Discrete) else (1, *observation_space.shape)
-    model(tf.constant(np.zeros(shape, dtype=dtype)))
+    return model(tf.constant(np.zeros(shape, dtype=dtype)))
