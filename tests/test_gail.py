@@ -98,18 +98,22 @@ def test_features_one_hot_discrete_actions(cartpole_demos):
 ])
 def test_few_steps_of_training_log_disc_stats(cartpole_demos, options):
     agent = GAIL("seals/CartPole-v0", demonstrations=cartpole_demos, seed=0, **TINY, **options)
+    # The learner learns from what its reward hook returns: record it.
+    returned, hook = [], agent.learner.reward_fn
+    agent.learner.reward_fn = lambda *transitions: returned.append(hook(*transitions)) or returned[-1]
     agent.learn(128)
     logged = agent.logger.history[-1]
-    for key in ("disc/expert_acc", "disc/gen_acc", "disc/loss", "disc/reward_mean", "train/policy_gradient_loss"):
+    for key in ("disc/expert_acc", "disc/gen_acc", "disc/loss", "disc/reward_mean", "disc/reward_expert",
+                "train/policy_gradient_loss"):
         assert np.isfinite(logged[key]), key
     assert 0.0 <= logged["disc/expert_acc"] <= 1.0 and 0.0 <= logged["disc/gen_acc"] <= 1.0
     if options.get("grad_penalty_coef"):
         assert logged["disc/grad_penalty"] > 0.0
-    # The PPO buffer holds the discriminator's rewards, not the env's (which are 0 or 1 here).
-    np.testing.assert_allclose(
-        agent.buffer.rewards.reshape(-1),
-        agent.predict_reward(agent._transitions["observations"].reshape(-1, 4),
-                             agent._transitions["actions"].reshape(-1)), rtol=1e-4, atol=1e-5)
+    # The learner's rewards are the discriminator's (the env's are 0 or 1 here), one per transition.
+    assert len(returned) == 2 and returned[-1].shape == (64,)
+    np.testing.assert_allclose(returned[-1], agent.predict_reward(agent.last_rollout["observations"],
+                                                                  agent.last_rollout["actions"]), rtol=1e-4, atol=1e-5)
+    assert logged["disc/reward_mean"] == pytest.approx(float(returned[-1].mean()), rel=1e-5)
 
 
 def test_box_actions_on_pendulum():
@@ -185,6 +189,8 @@ def test_train_cli_runs_gail(cartpole_demos, tmp_path):
                    "--eval-episodes", "0", "--save", str(tmp_path / "gail.zip"), "--config",
                    f"demonstrations_path={path}", "n_envs=2", "n_steps=32", "batch_size=32", "demo_batch_size=32"])
     assert status == 0 and (tmp_path / "gail.zip").is_file()
+    # Its two pictures go next to the model (no --plots, no --log-dir).
+    assert (tmp_path / "gail_return.png").is_file() and (tmp_path / "gail_discriminator.png").is_file()
 
 
 def test_same_seed_gives_identical_weights_and_returns(cartpole_demos, tmp_path):
@@ -277,3 +283,117 @@ def test_resume_with_the_same_relative_path_is_not_a_changed_setting(cartpole_de
             "batch_size=32", "demo_batch_size=32"]
     assert main([*argv, "--steps", "64"]) == 0
     assert main([*argv, "--steps", "128", "--resume"]) == 0
+
+
+# ----------------------------------------------------------------------------- the learner
+def test_gail_composes_its_learner_and_shares_its_state(cartpole_demos):
+    from agents_zoo.agents.ppo import PPO
+    from agents_zoo.core.base import BaseAgent
+    from agents_zoo.core.config import AgentConfig
+
+    assert GAIL.__bases__ == (BaseAgent,) and GAILConfig.__bases__ == (AgentConfig,)
+    agent = GAIL("seals/CartPole-v0", demonstrations=cartpole_demos, seed=0, **TINY)
+    assert type(agent.learner) is PPO and agent.learner.reward_fn == agent._discriminator_reward
+    assert agent.learner.env is agent.env and agent.learner.config.n_envs == 2
+    agent.learn(128)
+    # One step count, one episode record, one random generator, one log: the learner's.
+    assert agent.num_timesteps == agent.learner.num_timesteps == 128
+    assert agent._episode_returns is agent.learner._episode_returns and agent.rng is agent.learner.rng
+    assert agent.learner.logger is agent.logger and "train/policy_gradient_loss" in agent.logger.history[-1]
+
+
+def test_learner_settings_nested_or_flat():
+    nested = GAILConfig(learner_kwargs={"n_steps": 32, "batch_size": 32})
+    assert GAILConfig.from_dict({"n_steps": 32, "batch_size": 32}) == nested
+    assert nested.learner_kwargs["n_steps"] == 32 and nested.learner_kwargs["use_sde"] is False
+    # Unset learner settings: GAIL's defaults for the learner, then the learner's own.
+    from agents_zoo.agents.gail import LEARNER_DEFAULTS
+    from agents_zoo.agents.ppo import PPOConfig
+
+    for key, value in LEARNER_DEFAULTS["ppo"].items():
+        assert nested.learner_kwargs[key] == (32 if key in ("n_steps", "batch_size") else value), key
+    assert nested.learner_kwargs["clip_range"] == PPOConfig().clip_range
+    # A flat key is applied over learner_kwargs; the learner's config is built with GAIL's shared settings.
+    both = GAILConfig.from_dict({"learner_kwargs": {"n_steps": 32, "batch_size": 32}, "n_steps": 64, "n_envs": 3})
+    assert both.learner_kwargs["n_steps"] == 64 and both.learner_config().n_envs == 3
+    assert GAILConfig.from_dict(both.to_dict()) == both  # what a saved model holds rebuilds it
+    assert GAILConfig.build(both, learner="a2c").learner_kwargs["n_steps"] == 5  # A2C's own, not PPO's 64
+
+    with pytest.raises(ValueError, match="unknown setting 'n_stepz' for GAILConfig or its learner 'ppo'; "
+                                         "did you mean 'n_steps'"):
+        GAILConfig.from_dict({"n_stepz": 32})
+    with pytest.raises(ValueError, match="learner_kwargs sets n_envs, which GAIL shares with its learner"):
+        GAILConfig(learner_kwargs={"n_envs": 4})
+    with pytest.raises(ValueError, match="learner_kwargs of learner 'ppo': batch_size must be <= n_steps"):
+        GAILConfig(n_envs=1, learner_kwargs={"n_steps": 8, "batch_size": 64})
+    with pytest.raises(ValueError, match=r"learner 'dqn' is not an on-policy agent .* expected one of: a2c, .*ppo"):
+        GAILConfig(learner="dqn")
+    with pytest.raises(ValueError, match=r"learner must be a registered on-policy agent \(a2c, .*ppo.*\), got 'ppx'"):
+        GAILConfig(learner="ppx")
+
+
+def test_a2c_learner_trains_saves_and_loads(cartpole_demos, tmp_path):
+    from agents_zoo.agents.a2c import A2C
+
+    agent = GAIL("seals/CartPole-v0", demonstrations=cartpole_demos, seed=0, n_envs=2, learner="a2c",
+                 learner_kwargs={"n_steps": 16}, demo_batch_size=16, n_disc_updates_per_round=1)
+    assert type(agent.learner) is A2C
+    agent.learn(96)
+    assert agent.num_timesteps == 96 and np.isfinite(agent.logger.history[-1]["disc/loss"])
+    loaded = GAIL.load(agent.save(tmp_path / "gail_a2c.zip"), env="seals/CartPole-v0")
+    assert type(loaded.learner) is A2C and loaded.config == agent.config
+    observations = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0],
+                                  agent.predict(observations, deterministic=True)[0])
+    loaded.learn(32, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 128
+
+
+def test_a_plugin_on_policy_agent_is_a_learner(cartpole_demos):
+    import agents_zoo
+    from agents_zoo import registry
+    from agents_zoo.agents.ppo import PPO
+
+    class PluginPPO(PPO):
+        name = "plugin-ppo"
+
+    agents_zoo.register("plugin-ppo", PluginPPO)
+    try:
+        agent = GAIL("seals/CartPole-v0", demonstrations=cartpole_demos, seed=0, learner="plugin-ppo", **TINY)
+        assert type(agent.learner) is PluginPPO
+        agent.learn(64)
+        assert agent.num_timesteps == 64
+    finally:
+        registry.unregister("plugin-ppo")
+
+
+def test_cli_lists_learner_settings_and_resume_compares_them(cartpole_demos, tmp_path, capsys):
+    from agents_zoo.cli import main
+
+    assert main(["train", "gail", "--list-config"]) == 0
+    listed = capsys.readouterr().out
+    assert "learner_kwargs" in listed and "learner ppo: steps per env in each rollout" in listed
+    path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    argv = ["train", "gail", "seals/CartPole-v0", "--seed", "0", "--no-progress", "--eval-episodes", "0",
+            "--save", str(tmp_path / "gail.zip"), "--config", f"demonstrations_path={path}", "n_envs=2",
+            "batch_size=32", "demo_batch_size=32"]
+    assert main([*argv, "n_steps=32", "--steps", "64"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "n_steps=16", "--steps", "128", "--resume"]) == 2
+    assert "learner_kwargs.n_steps=16 (checkpoint: 32)" in capsys.readouterr().err
+
+
+def test_cli_draws_the_return_and_the_discriminator_reward(cartpole_demos, tmp_path, capsys):
+    from agents_zoo.cli import main
+
+    path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    status = main(["train", "gail", "seals/CartPole-v0", "--steps", "256", "--seed", "0", "--no-progress",
+                   "--eval-episodes", "2", "--eval-every", "64", "--plots", str(tmp_path / "plots"), "--config",
+                   f"demonstrations_path={path}", "n_envs=2", "n_steps=32", "batch_size=32", "demo_batch_size=32"])
+    assert status == 0
+    for name in ("gail_return.png", "gail_discriminator.png"):
+        data = (tmp_path / "plots" / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000, name
+    assert "gail_return.png" in capsys.readouterr().out
+    assert main(["train", "ppo", "CartPole-v1", "--steps", "64", "--plots", str(tmp_path)]) == 2
+    assert "--plots draws GAIL's training; ppo has no training pictures" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_gail_keeps_its_policy_samples_in_a_replay_buffer_in_the_old_ring_order(
     assert isinstance(agent.gen_replay, ReplayBuffer) and agent.gen_replay.n_envs == kept
     for round_index in range(3):
         agent.learn(64, reset_num_timesteps=round_index == 0)  # one rollout of 2 x 32 transitions
-        rollout_rows = {key: value.reshape(64, *value.shape[2:])[-kept:] for key, value in agent._transitions.items()}
+        rollout_rows = {key: value[-kept:] for key, value in agent.last_rollout.items()}  # flat, time-major
         where = (round_index * kept + np.arange(kept)) % capacity
         np.testing.assert_array_equal(agent.gen_replay.observations[where], rollout_rows["observations"])
         np.testing.assert_array_equal(agent.gen_replay.actions[where], rollout_rows["actions"])

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-episodes", type=non_negative_int, default=10,
                        help="episodes of deterministic evaluation after training (0 to skip)")
     train.add_argument("--log-dir", type=Path, default=None, help="write progress.csv and TensorBoard logs here")
+    train.add_argument("--eval-every", type=non_negative_int, default=None,
+                       help="evaluate (--eval-episodes, deterministic) every N env steps during training, logged as "
+                            "eval/mean_reward (default: off; gail: every 1/20 of --steps, for its return picture)")
+    train.add_argument("--plots", type=Path, default=None,
+                       help="gail: folder for its two training pictures, gail_return.png and gail_discriminator.png "
+                            "(default: --log-dir, else the folder of --save, else the current folder)")
     train.add_argument("--deterministic-ops", action="store_true", help="bitwise-repeatable TF ops (slower)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("--list-config", action="store_true", help="print the agent's settings with defaults and exit")
@@ -196,6 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_output_path(args.save, "--save")  # before training: a bad path must not cost the run
     if args.log_dir is not None:
         check_output_path(args.log_dir, "--log-dir", folder=True)
+    plots = training_plots_folder(agent_cls, args)
+    evaluations = evaluation_callback(agent_cls, args)
     if args.resume and args.save.exists():
         agent: BaseAgent = agent_cls.load(args.save, env=args.env_id)
         check_resume_settings(agent, overrides)
@@ -206,32 +214,72 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: {args.save} holds no replay buffer (it was saved without --checkpoint-replay-buffer): "
                   "training continues with an empty buffer and refills it", file=sys.stderr)
         if remaining > 0:
-            agent.learn(remaining, progress_bar=not args.no_progress, reset_num_timesteps=False,
+            agent.learn(remaining, callback=evaluations, progress_bar=not args.no_progress, reset_num_timesteps=False,
                         checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
                         checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     else:
         agent = agent_cls(args.env_id, seed=args.seed, log_dir=args.log_dir,
                           deterministic_ops=args.deterministic_ops, **overrides)
-        agent.learn(args.steps, progress_bar=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                    checkpoint_path=args.save, checkpoint_replay_buffer=args.checkpoint_replay_buffer)
+        agent.learn(args.steps, callback=evaluations, progress_bar=not args.no_progress,
+                    checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
+                    checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     if args.save is not None:
         save_or_rescue(agent, args.save, args.checkpoint_replay_buffer)
         print(f"saved {args.algo} to {args.save}")
+    if plots is not None:
+        written = agent.save_training_plots(plots, evaluations.curve if evaluations is not None else ())
+        print(f"wrote {', '.join(str(path) for path in written)}")
     if args.eval_episodes:
         result = agent.evaluate(args.eval_episodes)
         print(f"evaluation over {args.eval_episodes} episodes: {result.mean:.2f} +/- {result.std:.2f}")
     return 0
 
 
+def training_plots_folder(agent_cls: Any, args: argparse.Namespace) -> Path | None:
+    """Where an agent that draws its training (GAIL's ``save_training_plots``) puts the pictures; None for others."""
+    if not hasattr(agent_cls, "save_training_plots"):
+        if args.plots is not None:
+            raise ValueError(f"--plots draws GAIL's training; {args.algo} has no training pictures")
+        return None
+    folder = args.plots or args.log_dir or (args.save.parent if args.save is not None else Path("."))
+    return check_output_path(folder, "--plots", folder=True)
+
+
+def evaluation_callback(agent_cls: Any, args: argparse.Namespace) -> Any:
+    """The EvalCallback of --eval-every (GAIL's default: 20 evaluations over --steps), or None."""
+    every = args.eval_every
+    if every is None and hasattr(agent_cls, "save_training_plots"):
+        every = max(args.steps // 20, 1)
+    if not every or not args.eval_episodes:
+        return None
+    from agents_zoo.core.callbacks import EvalCallback
+
+    return EvalCallback(every, n_eval_episodes=args.eval_episodes)
+
+
 def check_resume_settings(agent: Any, overrides: dict[str, Any]) -> None:
-    """``--resume`` continues the checkpoint's settings; a --config/--n-envs that differs is refused."""
+    """``--resume`` continues the checkpoint's settings; a --config/--n-envs that differs is refused.
+
+    Every setting is compared, nested ones key by key (GAIL's ``learner_kwargs``): a key given
+    flat may land in one of them."""
     saved = agent.config.to_dict()
     asked = type(agent.config).from_dict({**saved, **overrides}).to_dict()
-    changed = [f"{key}={asked[key]!r} (checkpoint: {saved[key]!r})" for key in sorted(overrides)
-               if asked.get(key) != saved.get(key)]
+    changed = [f"{key}={value!r} (checkpoint: {before!r})" for key, value, before in _differences(asked, saved)]
     if changed:
         raise ValueError(f"--resume continues the checkpoint's settings, but these differ: {', '.join(changed)}; "
                          "drop them, or start a new run with another --save")
+
+
+def _differences(asked: dict[str, Any], saved: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, asked value, saved value) for every setting that differs, in key order."""
+    rows = []
+    for key in sorted(set(asked) | set(saved)):
+        value, before = asked.get(key), saved.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            rows.extend(_differences(value, before, f"{prefix}{key}."))
+        elif value != before:
+            rows.append((f"{prefix}{key}", value, before))
+    return rows
 
 
 def save_or_rescue(agent: Any, path: Path, include_replay_buffer: bool) -> None:
