@@ -32,7 +32,6 @@ A list of both runs every experiment under each; the protocol is part of the run
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -52,7 +51,8 @@ DISCRETE_ONLY = {"dqn"}
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "evaluation", "random_baseline", "checkpoint_every", "headline",
                   "protocol", "experiments")
 EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "variants", "seeds", "evaluation",
-                   "target_return", "env_kwargs", "demonstrations", "checkpoint_every", "protocol", "notes")
+                   "target_return", "env_kwargs", "env_wrapper", "demonstrations", "checkpoint_every", "protocol",
+                   "notes")
 SINGLE_THREAD, WHOLE_MACHINE = "single-thread", "whole-machine"
 PROTOCOLS = (SINGLE_THREAD, WHOLE_MACHINE)
 # Runs at least this long checkpoint by default, every tenth of their budget; shorter ones
@@ -99,12 +99,16 @@ class RunSpec:
     """Env steps between in-run checkpoints (a killed run resumes from the last); not part of the key."""
     protocol: str = SINGLE_THREAD
     """How the run may use the machine (``PROTOCOLS``; see the module docstring)."""
+    env_wrapper: str | None = None
+    """Wrapper of every env of the run, both libraries' and evaluation's (``translate.ENV_WRAPPERS``)."""
 
     @property
     def hyperparameter_hash(self) -> str:
         """Hash of everything besides (algo, env, library, seed, budget) that changes the result."""
         payload = {"hyperparameters": self.hyperparameters, "evaluation": dataclasses.asdict(self.evaluation),
                    "env_kwargs": self.env_kwargs, "demonstrations": self.demonstrations}
+        if self.env_wrapper is not None:  # absent otherwise, so runs made before env wrappers keep their hash
+            payload["env_wrapper"] = self.env_wrapper
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
     @property
@@ -168,9 +172,10 @@ def resolve_config_path(name_or_path: str) -> Path:
     shipped = resources.files("benchmarks").joinpath("configs", f"{name_or_path}.json")
     if shipped.is_file():
         return Path(str(shipped))
+    from agents_zoo.core.suggest import did_you_mean  # see _check_keys
+
     names = shipped_config_names()
-    close = difflib.get_close_matches(name_or_path, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name_or_path, names, sentence=True)
     raise ConfigError(f"config {name_or_path!r} is neither a file nor a shipped config name.{hint} "
                       f"Shipped configs: {', '.join(names)}")
 
@@ -243,6 +248,11 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
         variants = _parse_variants(experiment.get("variants"), algo, hyperparameters, libraries, f"{at}.variants")
         env_kwargs = experiment.get("env_kwargs", {})
         _expect(isinstance(env_kwargs, dict), f"{at}.env_kwargs must be an object, got {env_kwargs!r}")
+        env_wrapper = experiment.get("env_wrapper")
+        try:
+            env_wrapper = None if env_wrapper is None else translate.check_env_wrapper(env_wrapper, algo)
+        except ValueError as exc:
+            raise ConfigError(f"{at}.{exc}") from None
         target = experiment.get("target_return")
         _expect(target is None or (_is_number(target)), f"{at}.target_return must be a number, got {target!r}")
         demonstrations = _parse_demonstrations(experiment.get("demonstrations"), algo, f"{at}.demonstrations")
@@ -260,7 +270,8 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
                     for seed in seeds:
                         runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
                                             evaluation, env_kwargs, None if target is None else float(target),
-                                            demonstrations, variant, checkpoint_every or None, protocol))
+                                            demonstrations, variant, checkpoint_every or None, protocol,
+                                            env_wrapper))
         if random_baseline and algo != "random":
             for seed in seeds:
                 # Budget 0: the random agent is only evaluated; it has nothing to learn.
@@ -293,16 +304,20 @@ def _is_number(value: Any) -> bool:
 def _check_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> None:
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            # Imported on error only: the runner imports this module before it sets the thread
+            # variables, and importing agents_zoo loads NumPy, whose BLAS reads them at import.
+            from agents_zoo.core.suggest import did_you_mean
+
+            hint = did_you_mean(key, known, sentence=True)
             raise ConfigError(f"{where}: unknown key {key!r}.{hint} Known keys: {', '.join(known)}")
 
 
 def _parse_choice(value: Any, choices: tuple[str, ...], where: str, what: str) -> str:
     if value in choices:
         return value
-    close = difflib.get_close_matches(str(value), choices, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    from agents_zoo.core.suggest import did_you_mean  # see _check_keys
+
+    hint = did_you_mean(value, choices, sentence=True)
     raise ConfigError(f"{where}: unknown {what} {value!r}.{hint} Expected one of: {', '.join(choices)}")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from agents_zoo.core.serialization import atomic_write_text
 from benchmarks import stats
 from benchmarks.config import PROTOCOLS, REFERENCE_LIBRARY, SINGLE_THREAD, WHOLE_MACHINE, SweepConfig, canonical_json
+from benchmarks.machine import machine_text
 
 REPORT_FILE = "report.md"
 # Imitation reports: besides the final evaluation, the mean of this many last learning-curve points
@@ -108,6 +109,8 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
     lines += [f"- {text}" for text in _protocol_texts(records)]
     for library, versions in sorted(_versions(records).items()):
         lines.append(f"- {library} ran with " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    for machine, count in machine_counts(records):
+        lines.append(f"- ran on: {machine} ({count} run{'s' if count != 1 else ''})")
     lines.append("")
     for (algo, env, protocol), libraries in sorted(groups.items()):
         if algo == "random":
@@ -135,6 +138,12 @@ def _protocol_texts(records: list[dict[str, Any]]) -> list[str]:
         cores[protocol_of(record["key"])].add(threads.get("tf_intra_op") or threads.get("torch_threads") or 1)
     return [PROTOCOL_TEXT[protocol].format(cores="/".join(str(n) for n in sorted(cores[protocol])))
             for protocol in PROTOCOLS if protocol in cores]
+
+
+def machine_counts(records: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """The machines the records came from (``benchmarks.machine.machine_text``), most runs first."""
+    counts = collections.Counter(machine_text(record.get("machine")) for record in records)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _versions(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:

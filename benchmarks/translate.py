@@ -5,6 +5,9 @@ whole mapping; ``mapping_table_markdown()`` prints it (``agents-zoo bench --show
 A name outside the table is rejected for the reference library with the closest known name,
 and for ours by our agent's own config class (which names the closest field).
 
+An experiment's ``env_wrapper`` (``ENV_WRAPPERS``) names one wrapper class that wraps every env of
+both libraries' runs, training and evaluation alike, so both see the same observations.
+
 Schedules: ``"lin_<start>"`` is RL-Zoo's linear schedule from ``start`` at the beginning of
 training to 0 at the end (SB3's ``progress_remaining * start``). It becomes a Python callable
 for SB3 and, for ours, ``<key>=start`` with ``<key>_schedule="linear"`` (our agents' spelling,
@@ -13,9 +16,9 @@ agents/onpolicy.py).
 
 from __future__ import annotations
 
-import difflib
+import importlib
 import re
-from typing import Any
+from typing import Any, Callable
 
 # (config name, ours, SB3 / imitation, note). "ours" is always the same name: our agents take SB3's names.
 SHARED_ROWS = [
@@ -45,6 +48,11 @@ GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_upd
 SCHEDULE_KEYS = ("learning_rate", "clip_range")
 SHARED_KEYS = ("n_envs", "policy_hidden_sizes", "activation", "learning_rate", "gamma", "max_grad_norm", "normalize")
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu")
+# Experiment-level env wrappers: config name -> (module, class). One class serves both libraries
+# (ours equals sb3-contrib's TimeFeatureWrapper, the one RL-Zoo's PyBullet settings named).
+ENV_WRAPPERS = {"time_feature": ("wrappers.time_feature", "TimeFeatureWrapper")}
+# Algorithms whose SB3 policy is an ActorCriticPolicy, the one that takes ortho_init.
+ACTOR_CRITIC_ALGORITHMS = ("ppo", "a2c", "gail")
 _LINEAR = re.compile(r"^lin_([0-9.eE+-]+)$")
 
 
@@ -68,6 +76,42 @@ def parse_schedule(value: Any, key: str) -> tuple[str, float]:
     raise ValueError(f"{key} must be a number or a linear schedule like \"lin_1e-3\", got {value!r}")
 
 
+def check_env_wrapper(name: Any, algo: str) -> str:
+    """``name`` if it is a key of ``ENV_WRAPPERS``; ValueError with the closest one otherwise."""
+    if isinstance(name, str) and name in ENV_WRAPPERS:
+        if algo == "gail":
+            raise ValueError(f"env_wrapper {name!r} cannot wrap a GAIL experiment's envs: its expert "
+                             "demonstrations are recorded on the unwrapped env")
+        return name
+    from agents_zoo.core.suggest import did_you_mean  # on error only, as in config._check_keys
+
+    raise ValueError(f"env_wrapper must be one of {', '.join(map(repr, ENV_WRAPPERS))}, got {name!r}"
+                     f"{did_you_mean(name, ENV_WRAPPERS)}")
+
+
+def env_wrapper_class(name: str | None) -> Callable[[Any], Any] | None:
+    """The wrapper class an experiment's ``env_wrapper`` names, or None for none (SB3's
+    ``make_vec_env(wrapper_class=...)`` takes either); imported when a run builds its envs."""
+    if name is None:
+        return None
+    module, attribute = ENV_WRAPPERS[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
+def env_maker(env_id: str, env_kwargs: dict[str, Any], env_wrapper: str | None = None) -> Callable[[], Any]:
+    """A function that makes one env of a run: ``gym.make(env_id, **env_kwargs)``, wrapped in the
+    experiment's ``env_wrapper``. Our agents train on it, and both libraries are evaluated on it."""
+    import gymnasium as gym
+
+    wrapper = env_wrapper_class(env_wrapper)
+
+    def make() -> Any:
+        env = gym.make(env_id, **env_kwargs)
+        return env if wrapper is None else wrapper(env)
+
+    return make
+
+
 def check_hyperparameters(algo: str, library: str, hyperparameters: dict[str, Any]) -> None:
     """Raise ValueError naming the first key or value the library cannot take."""
     for key in SCHEDULE_KEYS:
@@ -81,8 +125,9 @@ def check_hyperparameters(algo: str, library: str, hyperparameters: dict[str, An
     known = reference_keys(algo)
     for key in hyperparameters:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            from agents_zoo.core.suggest import did_you_mean  # on error only, as in config._check_keys
+
+            hint = did_you_mean(key, known, sentence=True)
             raise ValueError(f"{key!r} has no {library} equivalent for {algo}.{hint} "
                              f"Mapped names: {', '.join(known)}")
 
@@ -100,10 +145,16 @@ def _check_ours(algo: str, hyperparameters: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- ours
 def to_ours(algo: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    """Our agents take SB3's names; only the schedule strings and ``normalize`` are rewritten."""
+    """Our agents take SB3's names; only the schedule strings, ``normalize`` and ``ortho_init`` are rewritten."""
     result: dict[str, Any] = {}
     for key, value in hyperparameters.items():
-        if key == "normalize":
+        if key == "ortho_init" and algo in ACTOR_CRITIC_ALGORITHMS:
+            # SB3's ortho_init=True is our orthogonal init (gains sqrt(2) / 0.01 / 1); False keeps
+            # PyTorch's default init, our network_init="torch".
+            if not isinstance(value, bool):
+                raise ValueError(f"ortho_init must be true or false, got {value!r}")
+            result["network_init"] = "orthogonal" if value else "torch"
+        elif key == "normalize":
             result["normalize_observation"] = bool(value)
             result["normalize_reward"] = bool(value)
         elif key in SCHEDULE_KEYS:
@@ -192,6 +243,12 @@ def mapping_table_markdown() -> str:
                  "`imitation.algorithms.adversarial.gail.GAIL(...)` | learner: SB3 PPO with the ppo keys |")
     lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "
                  "| the same cached expert episodes feed both |")
+    lines.append("| `ortho_init` (ppo, a2c) | `network_init`: true -> orthogonal, false -> torch | "
+                 "`policy_kwargs.ortho_init` | |")
+    lines.append(f"| experiment `env_wrapper`: {', '.join(f'`{name}`' for name in ENV_WRAPPERS)} | "
+                 "`make(algo, lambda: Wrapper(gym.make(env)))` | `make_vec_env(wrapper_class=Wrapper)` | one class for "
+                 "both libraries (`wrappers.TimeFeatureWrapper`), evaluation envs too; not for GAIL (its "
+                 "demonstrations are unwrapped) |")
     lines.append("| dqn (implicit) | `double_q=False, dueling=False` unless a variant sets them | vanilla DQN | SB3 has neither |")
     lines.append("| experiment `variants` | each label's settings override ours | runs the experiment's settings once | "
                  "report rows `ours[label]` |")

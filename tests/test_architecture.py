@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+BENCHMARKS = SRC.parent / "benchmarks"
 FIRST_PARTY = ("agents_zoo", "wrappers", "generative", "benchmarks")
 
 LAYERS = ("foundation", "neural", "libraries", "applications")  # bottom to top
@@ -42,7 +43,9 @@ SIDEWAYS = {
 MODULES = {
     # ---------------------------------------------------------------- foundation (no TensorFlow)
     "agents_zoo.core": "foundation",
-    "agents_zoo.core.serialization": "foundation",   # the archive format, atomic writes
+    "agents_zoo.core.serialization": "foundation",   # the archive format
+    "agents_zoo.core.atomic_files": "foundation",    # atomic writes
+    "agents_zoo.core.bounded_zip": "foundation",     # zips and .npy read within a byte budget, no pickle
     "agents_zoo.core.saved_variables": "foundation",  # variables saved by name; old positional files
     "agents_zoo.core.temporary": "foundation",
     "agents_zoo.core.load_limits": "foundation",
@@ -59,10 +62,13 @@ MODULES = {
     "agents_zoo.core.env_state": "foundation",
     "agents_zoo.core.episodes": "foundation",        # the episode loop of evaluate and rollout
     "agents_zoo.core.buffers": "foundation",
+    "agents_zoo.core.prioritized_replay": "foundation",  # sum tree and proportional priorities
     "agents_zoo.registry": "foundation",             # entry point group agents_zoo.agents
     "wrappers.registration": "foundation",           # our gymnasium ids; runs inside `import gymnasium`
+    "wrappers.autoreset": "foundation",              # same-step autoreset on every gymnasium
     # ---------------------------------------------------------------- neural (TensorFlow / Keras)
     "agents_zoo.core.networks": "neural",
+    "agents_zoo.core.policies": "neural",            # actor-critic, Q-network, their NumPy acting path
     "agents_zoo.core.distributions": "neural",
     "agents_zoo.core.optimizers": "neural",
     "agents_zoo.core.adversarial": "neural",         # GAN/GAIL losses, the MLP discriminator
@@ -87,6 +93,7 @@ MODULES = {
     "wrappers.atari_presets": "wrappers",
     "wrappers.ale_vector": "wrappers",
     "wrappers.fake_envs": "wrappers",
+    "wrappers.time_feature": "wrappers",
     "generative": "generative",
     "generative.adversarial": "generative",
     "generative.common": "generative",
@@ -121,6 +128,11 @@ def module_files() -> dict[str, Path]:
 
 
 FILES = module_files()
+# benchmarks/ is no part of the layers (it sits on top of everything in src/), but its imports count
+# for the cycle between top-level packages and for the one home of shared pieces.
+BENCHMARK_FILES = {f"benchmarks.{path.stem}" if path.stem != "__init__" else "benchmarks": path
+                   for path in sorted(BENCHMARKS.glob("*.py"))}
+SOURCE_FILES = {**FILES, **BENCHMARK_FILES}
 
 
 def component_of(module: str) -> str | None:
@@ -178,7 +190,7 @@ class _Imports(ast.NodeVisitor):
 
 @functools.lru_cache(maxsize=None)
 def all_imports_of(module: str) -> tuple[tuple[int, str, bool], ...]:
-    path = FILES[module]
+    path = SOURCE_FILES[module]
     visitor = _Imports(module, path.name == "__init__.py")
     visitor.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
     return tuple(visitor.found)
@@ -196,7 +208,7 @@ def tensorflow_at_import(module: str) -> list[tuple[int, str]]:
 
 
 def where(module: str, line: int) -> str:
-    return f"{FILES[module].relative_to(SRC.parent)}:{line} ({module})"
+    return f"{SOURCE_FILES[module].relative_to(SRC.parent)}:{line} ({module})"
 
 
 def edges() -> list[tuple[str, int, str]]:
@@ -280,6 +292,27 @@ def test_components_form_no_cycle():
     assert not cycle, "components import each other in a cycle: " + " -> ".join(cycle)
 
 
+def test_top_level_packages_form_no_cycle():
+    """agents_zoo, wrappers and generative may use each other one way only, and nothing uses benchmarks.
+
+    The layers allow a package to hold modules of several layers (``wrappers.registration`` is
+    foundation, ``agents_zoo.core.envs`` uses it), so layer-clean imports could still tie two
+    packages into a cycle; this keeps each package importable and testable without the ones above it.
+    """
+    first_import: dict[tuple[str, str], str] = {}
+    for module in SOURCE_FILES:
+        for line, target, _ in imports_of(module):
+            importer, imported = module.split(".")[0], target.split(".")[0]
+            if importer != imported:
+                first_import.setdefault((importer, imported), where(module, line))
+    cycle = find_cycle(first_import)
+    assert not cycle, ("top-level packages import each other in a cycle: " + " -> ".join(cycle) + "; imports: "
+                       + "; ".join(f"{first_import[edge]} imports {edge[1]}" for edge in zip(cycle, cycle[1:])))
+    below_benchmarks = sorted(place for (importer, imported), place in first_import.items()
+                              if imported == "benchmarks")
+    assert not below_benchmarks, f"benchmarks/ sits on top; these import it: {below_benchmarks}"
+
+
 def test_package_init_imports_nothing_above_its_lowest_module():
     """Importing ``agents_zoo.core.serialization`` runs ``agents_zoo/__init__.py`` first.
 
@@ -341,8 +374,8 @@ ONE_HOME = {
 
 def test_shared_pieces_are_defined_in_one_place():
     problems = []
-    for module in FILES:
-        for node in ast.walk(ast.parse(FILES[module].read_text(encoding="utf-8"))):
+    for module in SOURCE_FILES:  # src/ and benchmarks/
+        for node in ast.walk(ast.parse(SOURCE_FILES[module].read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr == "get_close_matches":
                 name = node.attr
             elif isinstance(node, ast.ImportFrom) and "get_close_matches" in {alias.name for alias in node.names}:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, config, executors, harness, report, runner, translate
+from benchmarks import cli, config, executors, harness, machine, report, runner, translate
 from benchmarks.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,6 +152,22 @@ def test_unknown_config_name_suggests_the_closest_shipped_one():
         config.resolve_config_path("quik")
 
 
+def test_a_setting_the_reference_library_lacks_gets_the_closest_name_in_one_line():
+    with pytest.raises(ValueError) as caught:
+        translate.check_hyperparameters("ppo", "sb3", {"n_step": 32})
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("'n_step' has no sb3 equivalent for ppo. Did you mean 'n_steps'?")
+
+
+def test_the_runner_imports_no_numpy_before_it_sets_the_thread_variables():
+    """NumPy's BLAS, TF and torch size their pools from the thread variables when imported."""
+    code = ("import sys, benchmarks.runner; "
+            "print(sorted(m for m in ('numpy', 'gymnasium', 'tensorflow', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_run_key_changes_with_hyperparameters_but_not_with_the_target():
     base = config.parse_config(tiny_config()).runs[0]
     changed_data = tiny_config()
@@ -233,6 +249,8 @@ def test_sweep_skips_finished_runs_and_records_are_reproducible(tmp_path):
     record = records[0]
     assert record["threads"]["OMP_NUM_THREADS"] == "1" and record["threads"]["tf_intra_op"] == 1
     assert record["timing"]["peak_memory_mib"] > 0 and record["versions"]["gymnasium"]
+    assert record["machine"]["cpu_model"] and record["machine"]["cpu_count"] == os.cpu_count()
+    assert all(record["machine"][flag] in (True, False, None) for flag in machine.BF16_FLAGS)
     assert len(record["curve"]["mean"]) == 3  # steps 0, 100, 200
     assert len(record["final"]["returns"]) == 3
 
@@ -306,6 +324,29 @@ def test_report_and_headline_give_each_protocol_its_own_rows(tmp_path):
     assert "3,000 CPU steps/s" in single_row and "3.00 [3.00, 3.00]x |" in single_row
     assert "PPO CartPole-v1, 512 steps, 2 seeds, whole-machine" in whole_row
     assert "8,000 wall-clock steps/s" in whole_row and "4.00 [4.00, 4.00]x wall clock" in whole_row
+
+
+def test_the_cpu_is_read_from_cpuinfo_and_reports_name_the_machines_also_of_older_records(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel\t\t: 143\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n"
+                       "\nprocessor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n")
+    assert machine.cpu_description(str(cpuinfo)) == {"cpu_model": "Example CPU 9000", "avx512_bf16": True,
+                                                     "amx_bf16": False}
+    elsewhere = machine.cpu_description(str(tmp_path / "no-cpuinfo"))  # macOS, Windows: platform.processor()
+    assert elsewhere["cpu_model"] and elsewhere["avx512_bf16"] is None and elsewhere["amx_bf16"] is None
+
+    sweep = config.parse_config(tiny_config(random_baseline=False))
+    records = [_fake_record(spec, 500.0, 1000.0, 1000.0) for spec in sweep.runs]
+    assert len(records) == 4
+    for record in records[:2]:
+        record["machine"] = {"host": "a", "cpu_count": 2, "cpu_model": "Example CPU 9000", "avx512_bf16": True,
+                             "amx_bf16": False}
+    records[2]["machine"] = {"host": "b", "cpu_count": 8}  # recorded before the CPU model was; records[3] has none
+    text = report.build_report(sweep, records, tmp_path / "report", reps=50, plots=False)
+    header = text.split("\n## ")[0]
+    assert "- ran on: Example CPU 9000, 2 logical CPUs, bf16: AVX512_BF16 (2 runs)" in header
+    assert "- ran on: CPU model not recorded, 8 logical CPUs (1 run)" in header
+    assert "- ran on: machine not recorded (1 run)" in header
 
 
 def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations_and_best():

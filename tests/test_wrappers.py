@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wrappers
-from wrappers import atari, atari_presets, frame_stack, image, registration
+from wrappers import atari, atari_presets, frame_stack, image, registration, time_feature
 from wrappers.fake_envs import RandomImageEnv
 from wrappers.frame_stack import gymnasium_frame_stack
 
@@ -292,6 +292,7 @@ PUBLIC_NAMES = {
     "ChannelFirstObservation": (image, gym.ObservationWrapper),
     "ScaleObservation": (image, gym.ObservationWrapper),
     "FrameStackObservation": (frame_stack, gym.ObservationWrapper),
+    "TimeFeatureWrapper": (time_feature, gym.ObservationWrapper),
     "LazyFrames": (frame_stack, type),
     "AtariPreset": (atari_presets, type),
     "DQN_PRESET": (atari_presets, atari_presets.AtariPreset),

@@ -3,7 +3,8 @@
 One class per transform (see :mod:`wrappers.atari`, :mod:`wrappers.image`,
 :mod:`wrappers.frame_stack`), composed by :mod:`wrappers.atari_presets` into the DQN-paper and
 GAN-frames presets, registered as ``agents_zoo/<Game>-dqn-v0`` and ``agents_zoo/<Game>-gan-v0``
-(:mod:`wrappers.registration`).
+(:mod:`wrappers.registration`). :mod:`wrappers.time_feature` appends the remaining episode time to
+vector observations (sb3-contrib's ``TimeFeatureWrapper``).
 
 This module stays light because gymnasium imports it while ``import gymnasium`` runs (the
 ``gymnasium.envs`` entry point): the public names below are loaded on first access, and cv2 /
@@ -28,6 +29,7 @@ _LAZY_NAMES = {
     "ChannelFirstObservation": "wrappers.image",
     "ScaleObservation": "wrappers.image",
     "FrameStackObservation": "wrappers.frame_stack",
+    "TimeFeatureWrapper": "wrappers.time_feature",
     "LazyFrames": "wrappers.frame_stack",
     "AtariPreset": "wrappers.atari_presets",
     "DQN_PRESET": "wrappers.atari_presets",

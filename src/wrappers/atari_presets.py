@@ -27,7 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from wrappers import atari, frame_stack, image, registration
+from wrappers import atari, autoreset, frame_stack, image, registration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +240,6 @@ def make_atari_vector_env(
         except (ale_vector.AleVectorUnavailable, ale_vector.UnsupportedAtariSettings):
             if backend == "ale":
                 raise
-    from agents_zoo.core.envs import sync_vector_env  # same-step autoreset on every gymnasium version
 
     factory = functools.partial(make_atari_env, game_or_id, preset, **overrides)
-    return sync_vector_env([factory] * num_envs)
+    return autoreset.sync_vector_env([factory] * num_envs)

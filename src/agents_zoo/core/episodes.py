@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from agents_zoo.core.envs import FINAL_OBSERVATION_KEY
+from agents_zoo.core.envs import FINAL_OBSERVATION_KEY, AutoresetMode
 
 
 @dataclasses.dataclass
@@ -45,8 +45,10 @@ def run_episodes(vec_env: VectorEnv, act: Callable[[np.ndarray], Any], n_episode
     """Reset ``vec_env`` with ``seed``, then play until ``n_episodes`` episodes have ended.
 
     ``act`` maps a batch of observations (one per env) to a batch of actions. An episode still
-    running after ``max_episode_steps`` steps is cut and its env reset, as a ``TimeLimit`` would
-    (only envs with ``envs[i].reset()``, such as ``SyncVectorEnv``, can be reset one by one).
+    running after ``max_episode_steps`` steps is cut and its env reset, as a ``TimeLimit`` would:
+    by ``reset(options={"reset_mask": ...})`` on gymnasium >= 1.1 (any vector env: ``SyncVectorEnv``,
+    ``AsyncVectorEnv``, ale-py's ``AtariVectorEnv``), by ``envs[i].reset()`` of a ``SyncVectorEnv``
+    on gymnasium 0.29.
     ``record`` keeps every observation, action and reward. The env is not closed. Episodes are
     returned in the order they ended.
     """
@@ -86,10 +88,14 @@ def run_episodes(vec_env: VectorEnv, act: Callable[[np.ndarray], Any], n_episode
 
 def _reset_envs(vec_env: VectorEnv, obs: np.ndarray, which: np.ndarray) -> np.ndarray:
     """Start the envs ``which`` afresh, mid-episode; the others keep their observations."""
+    if AutoresetMode is not None:
+        # gymnasium >= 1.1 vector envs reset a subset of their envs through this option
+        # (Farama-Foundation/Gymnasium#1227, https://farama.org/Vector-Autoreset-Mode); the others keep theirs.
+        return vec_env.reset(options={"reset_mask": np.asarray(which, dtype=np.bool_)})[0]
     envs = getattr(vec_env, "envs", None)
     if envs is None:
         raise RuntimeError("an evaluation episode ran past max_episode_steps on a vector env whose envs "
-                           "cannot be reset one by one; give the env a TimeLimit")
+                           "cannot be reset one by one on gymnasium 0.29; give the env a TimeLimit")
     obs = np.array(obs)
     for i in np.flatnonzero(which):
         obs[i] = envs[i].reset()[0]

@@ -1,0 +1,274 @@
+"""Each library's side of a benchmark run: build the model from the run's spec, train it, report back.
+
+``LIBRARY_TRAINERS[library](spec, checkpoints, log_folder)`` returns the curve recorder, the
+deterministic batch policy that the final evaluation plays, the steps trained and the
+arguments the library was given (JSON-able, for the record). Ours, SB3 and imitation are
+imported inside their trainer, after the runner has set the thread variables, and only the
+library under test is imported. GAIL's expert episodes are made here too, once per
+(env, settings) and cached, for both libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmarks.machine import thread_count
+from benchmarks.progress import CurveRecorder, RunCheckpoints, SB3Clock
+
+
+def quiet_sb3_logger() -> Any:
+    """An SB3 logger with no outputs and no folder. Without one, ``learn`` configures SB3's
+    default logger, which makes an empty ``<tmp>/SB3-<date>`` folder for every run."""
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(folder=None, output_formats=[])
+
+
+def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+    """Our agent on its own vector env: agents-zoo offers only the synchronous one (core/envs.py),
+    under either protocol; a whole-machine run gives TF's pools all the cores."""
+    import tensorflow as tf
+
+    # Before any TF op, or TF refuses to change its thread pools.
+    tf.config.threading.set_intra_op_parallelism_threads(thread_count(spec.protocol))
+    tf.config.threading.set_inter_op_parallelism_threads(thread_count(spec.protocol))
+    import agents_zoo
+    from agents_zoo.core import callbacks
+
+    from benchmarks import translate
+
+    arguments = translate.to_ours(spec.algo, spec.hyperparameters)
+    if spec.algo == "gail":
+        arguments["demonstrations"] = run_demonstrations(spec)
+    plain = not spec.env_kwargs and spec.env_wrapper is None
+    env = spec.env if plain else translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)
+    resumed = checkpoints.latest() if spec.budget else None
+    if resumed is None:
+        agent = agents_zoo.make(spec.algo, env, seed=spec.seed, **arguments)
+    else:
+        agent = agents_zoo.get_agent_class(spec.algo).load(resumed[1] / "agent.zip", env=env)
+        if spec.algo == "gail":
+            agent.set_demonstrations(arguments["demonstrations"])
+
+    def act(obs: Any) -> Any:
+        return agent.predict(obs, deterministic=True)[0]
+
+    recorder = CurveRecorder(spec, act)
+    if spec.budget == 0:  # the random baseline: evaluated, never trained
+        return recorder, act, 0, arguments
+
+    class Curve(callbacks.BaseCallback):
+        def on_step(self) -> bool:
+            recorder.maybe_evaluate(self.num_timesteps)
+            return True
+
+    parts: list[Any] = [Curve()]
+    if checkpoints.every:  # on-policy agents: between rollouts, the update done
+        parts.append(checkpoints.callback(
+            recorder, lambda folder: agent.save(folder / "agent.zip", include_replay_buffer=True)))
+    if resumed is None:
+        recorder.start()
+        recorder.maybe_evaluate(0)
+        agent.learn(spec.budget, callback=parts)
+    else:
+        recorder.resume(RunCheckpoints.curve_state(resumed[1]))
+        if spec.budget > agent.num_timesteps:
+            agent.learn(spec.budget - agent.num_timesteps, callback=parts, reset_num_timesteps=False)
+    described = {k: _describe(v) for k, v in arguments.items()}
+    return recorder, act, int(agent.num_timesteps), {**described, "vec_env": type(agent.env).__name__,
+                                                     "observation_shape": list(agent.observation_space.shape)}
+
+
+def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+    import torch
+
+    torch.set_num_threads(thread_count(spec.protocol))
+    import stable_baselines3
+    from stable_baselines3.common import vec_env
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from benchmarks import translate
+
+    kwargs, settings = translate.to_sb3(spec.algo, spec.hyperparameters, spec.protocol)
+    env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs,
+                       vec_env_cls=getattr(vec_env, settings["vec_env"]),
+                       wrapper_class=translate.env_wrapper_class(spec.env_wrapper))
+    resumed = checkpoints.latest()
+    normalizer = None
+    if settings["normalize"]:
+        if resumed is not None:
+            env = normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), env)
+        else:
+            env = normalizer = VecNormalize(env)
+    algorithm_class = {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[spec.algo]
+    policy = "CnnPolicy" if len(env.observation_space.shape) == 3 else "MlpPolicy"
+    if resumed is None:
+        model = algorithm_class(policy, env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    else:
+        # SB3's own save and load (cloudpickle): files this run wrote into its own folder.
+        model = algorithm_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
+        if (resumed[1] / "replay.pkl").is_file():
+            model.load_replay_buffer(str(resumed[1] / "replay.pkl"))
+    model.set_logger(quiet_sb3_logger())
+
+    def act(obs: Any) -> Any:
+        if normalizer is not None:
+            obs = normalizer.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    recorder = CurveRecorder(spec, act)
+
+    def save_model(folder: Path) -> None:
+        model.save(str(folder / "model.zip"))
+        if getattr(model, "replay_buffer", None) is not None:
+            model.save_replay_buffer(str(folder / "replay.pkl"))
+        if normalizer is not None:
+            normalizer.save(str(folder / "vecnormalize.pkl"))
+
+    checkpoint = checkpoints.callback(recorder, save_model) if checkpoints.every else None
+
+    class Curve(BaseCallback):
+        """Evaluates on schedule; our checkpoint callback, driven by SB3's events, checkpoints at
+        the start of the next rollout (the update done)."""
+
+        def _on_training_start(self) -> None:
+            if checkpoint is not None:
+                checkpoint.init_callback(SB3Clock(self.model))
+                checkpoint.on_training_start(0)
+
+        def _on_step(self) -> bool:
+            recorder.maybe_evaluate(self.num_timesteps)
+            if checkpoint is not None:
+                checkpoint.on_step()
+            return True
+
+        def _on_rollout_start(self) -> None:
+            if checkpoint is not None:
+                checkpoint.on_rollout_start()
+
+    if resumed is None:
+        recorder.start()
+        recorder.maybe_evaluate(0)
+        model.learn(spec.budget, callback=Curve())
+    else:
+        recorder.resume(RunCheckpoints.curve_state(resumed[1]))
+        if spec.budget > model.num_timesteps:
+            model.learn(spec.budget - model.num_timesteps, callback=Curve(), reset_num_timesteps=False)
+    env.close()  # a SubprocVecEnv's workers; the final evaluation builds its own envs
+    described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, "policy": policy,
+                 "observation_shape": list(model.observation_space.shape)}
+    return recorder, act, int(model.num_timesteps), described
+
+
+def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+    """imitation's GAIL trainer has no save of its whole state: its runs restart from step 0."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(thread_count(spec.protocol))
+    from imitation.algorithms.adversarial.gail import GAIL
+    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.util import logger as imitation_logger
+    from imitation.util.networks import RunningNorm
+    from imitation.util.util import make_vec_env
+    from stable_baselines3 import PPO
+
+    from benchmarks import translate
+
+    kwargs, settings = translate.to_sb3("gail", spec.hyperparameters, spec.protocol)
+    rng = np.random.default_rng(spec.seed)
+    env = make_vec_env(spec.env, rng=rng, n_envs=settings["n_envs"], env_make_kwargs=spec.env_kwargs or None,
+                       parallel=settings["vec_env"] == "SubprocVecEnv")
+    learner = PPO("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm)
+    adversarial = {"demo_batch_size": 1024, "gen_replay_buffer_capacity": 512, "n_disc_updates_per_round": 8,
+                   **{k: v for k, v in settings["gail"].items() if k in translate.GAIL_ADVERSARIAL}}
+    from agents_zoo.demonstrations import to_trajectories
+
+    # imitation's own logger needs a folder (it writes per-round means below it): the run's, with no outputs.
+    quiet = imitation_logger.configure(folder=log_folder / "imitation", format_strs=[])
+    trainer = GAIL(demonstrations=to_trajectories(run_demonstrations(spec)), venv=env, gen_algo=learner, reward_net=reward_net,
+                   allow_variable_horizon=False, custom_logger=quiet, **adversarial)
+
+    def act(obs: Any) -> Any:
+        return learner.predict(obs, deterministic=True)[0]
+
+    recorder = CurveRecorder(spec, act)
+    recorder.start()
+    recorder.maybe_evaluate(0)
+    # imitation trains in rounds of gen_train_timesteps; its callback runs once per round.
+    trainer.train(spec.budget, callback=lambda round_number: recorder.maybe_evaluate(learner.num_timesteps))
+    described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial}
+    env.close()  # as for SB3
+    return recorder, act, int(learner.num_timesteps), described
+
+
+def demonstrations_cache_path(env_id: str, settings: dict[str, Any]) -> Path:
+    """Where the expert episodes for (env, settings) are kept; the same for every run and both libraries."""
+    import hashlib
+
+    from benchmarks.config import canonical_json
+
+    digest = hashlib.sha256(canonical_json({"env": env_id, **settings}).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("AGENTS_ZOO_CACHE", Path.home() / ".cache" / "agents-zoo"))
+    return root / "demonstrations" / f"{env_id.replace('/', '_')}__{digest}.npz"
+
+
+def ensure_demonstrations(env_id: str, settings: dict[str, Any]) -> Any:
+    """Load the cached expert episodes, or train the expert, roll it out and cache them (atomically).
+
+    The sweep makes them once before its GAIL runs start; a run that finds none (a fresh Ray
+    node) makes the same ones, since expert training and rollout are seeded.
+    """
+    from agents_zoo import demonstrations
+
+    path = demonstrations_cache_path(env_id, settings)
+    if path.is_file():
+        return demonstrations.load_demonstrations(path)
+    expert = demonstrations.train_expert(env_id, settings["expert"], settings["expert_timesteps"], settings["seed"],
+                                         dict(settings["expert_hyperparameters"]))
+    episodes = demonstrations.rollout(expert, env_id, settings["n_episodes"], seed=settings["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    demonstrations.save_demonstrations(path, episodes)
+    return episodes
+
+
+def run_demonstrations(spec: Any) -> Any:
+    if spec.demonstrations is None:
+        raise ValueError(f"GAIL run {spec.label} has no demonstrations settings")
+    return ensure_demonstrations(spec.env, spec.demonstrations)
+
+
+def _describe(value: Any) -> Any:
+    """JSON-able description of a constructor argument (schedules and classes by name)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+LIBRARY_TRAINERS = {"ours": train_ours, "sb3": train_sb3, "imitation": train_imitation}
+LIBRARY_DISTRIBUTIONS = {"ours": ("agents-zoo", "tensorflow", "keras"),
+                         "sb3": ("stable-baselines3", "torch"),
+                         "imitation": ("imitation", "stable-baselines3", "torch")}
+
+
+def library_versions(library: str) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("numpy", "gymnasium", *LIBRARY_DISTRIBUTIONS[library]):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
