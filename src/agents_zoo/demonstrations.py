@@ -1,5 +1,8 @@
 """Expert demonstrations: train or load an expert, roll it out, save/load the classic GAIL ``.npz``.
 
+Over ~400 lines because the file format's checks (every array bounded and validated before use)
+sit beside the format they guard.
+
 The file layout is that of the expert files of the original GAIL code (Ho & Ermon 2016, as
 shipped with OpenAI baselines, e.g. ``deterministic.trpo.Hopper.0.00.npz``)::
 

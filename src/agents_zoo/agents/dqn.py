@@ -1,5 +1,8 @@
 """DQN (Mnih et al. 2015, "Human-level control through deep RL") with Double DQN and a dueling head.
 
+Over ~400 lines because it reads top to bottom as one algorithm: config, loss, update, acting,
+and the target-update bookkeeping that matches SB3 step for step.
+
     agent = DQN("CartPole-v1", learning_rate=2.3e-3, ...).learn(50_000)
 
 Hyperparameter names and defaults are SB3's (2.9.2; n_steps is SB3 >= 2.7's). SB3's DQN is vanilla: the TD target is

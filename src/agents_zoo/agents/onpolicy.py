@@ -1,5 +1,8 @@
 """The on-policy agent loop shared by A2C and PPO: config base, rollout collection, training loop.
 
+Over ~400 lines because the config base documents every SB3 setting the two agents share
+(normalization, gSDE, schedules) next to the loop that uses them.
+
 The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and update. The policy
 network (``core.policies.ActorCritic``) and the NumPy acting path (``core.policies``, shared with
 DQN's Q-network) are not agent code and live in the neural layer.

@@ -1,5 +1,8 @@
 """The base agent: an SB3-like facade shared by every agent.
 
+One class over ~400 lines on purpose: it is the one contract an agent (and a plugin) implements,
+and its parts (learn loop, checkpoints, resume, save/load, evaluation) share the agent's state.
+
     agent = agents_zoo.make("ppo", "CartPole-v1", seed=0)
     agent.learn(100_000, progress_bar=True)
     agent.save("ppo.zip"); agent = PPO.load("ppo.zip")
