@@ -1,5 +1,9 @@
 """Generative Adversarial Imitation Learning (Ho & Ermon 2016) around any on-policy learner.
 
+Over ~400 lines because it reads top to bottom as one algorithm: the config that resolves the
+learner's settings, the discriminator and its update, the reward hook, the round loop, saving
+both halves, and the two training plots; the objective itself is in ``core.adversarial``.
+
     demos = load_demonstrations("demos.npz")            # or agents-zoo expert train ... --demos
     agent = GAIL("seals/CartPole-v0", demonstrations=demos, seed=0)
     agent.learn(200_000); agent.evaluate(10)
@@ -86,6 +90,7 @@ from gymnasium import spaces
 
 from agents_zoo import registry
 from agents_zoo.core import adversarial
+from agents_zoo.core.adversarial import REWARD_FORMS, bernoulli_entropy, discriminator_objective, gail_reward
 from agents_zoo.core.base import BaseAgent, loading_from_file
 from agents_zoo.core.buffers import ReplayBuffer
 from agents_zoo.core.callbacks import BaseCallback
@@ -99,7 +104,6 @@ from agents_zoo.core.serialization import atomic_save
 from agents_zoo.core.suggest import did_you_mean
 from agents_zoo.demonstrations import Demonstrations, from_trajectories, load_demonstrations
 
-REWARD_FORMS = ("gail", "log_d", "logit", "mirror")
 DEFAULT_LEARNER = "ppo"
 # GAIL's defaults for a learner's settings, under the user's learner_kwargs. Files saved before
 # learner_kwargs existed hold every PPO setting of their release except the gSDE ones, which must
@@ -273,45 +277,6 @@ class GAILConfig(AgentConfig):
 
 
 # ----------------------------------------------------------------------------- loss and reward
-def gail_reward(logits: Any, form: str = "gail") -> tf.Tensor:
-    """The generator's reward from discriminator logits (see the module docstring)."""
-    logits = tf.cast(logits, tf.float32)
-    if form == "gail":
-        return tf.nn.softplus(logits)  # -log(1 - sigmoid(x)) = softplus(x), without overflow
-    if form == "log_d":
-        return -tf.nn.softplus(-logits)  # log sigmoid(x)
-    if form == "logit":
-        return logits  # log D - log(1 - D) = x
-    if form == "mirror":
-        return adversarial.expert_reward(logits)  # -log sigmoid(x), expert pairs trained toward 0
-    raise ValueError(f"reward_form must be one of {', '.join(REWARD_FORMS)}, got {form!r}")
-
-
-def bernoulli_entropy(logits: tf.Tensor) -> tf.Tensor:
-    """H(sigmoid(x)) = (1 - sigmoid(x)) x - log sigmoid(x) (the GAIL code's logit_bernoulli_entropy)."""
-    return (1.0 - tf.sigmoid(logits)) * logits + tf.nn.softplus(-logits)
-
-
-def discriminator_objective(expert_logits: Any, policy_logits: Any, form: str = "gail",
-                            entropy_coef: float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(loss, expert accuracy, policy accuracy) of one discriminator batch, gradient penalty aside.
-
-    Binary cross-entropy with expert as "real" (the ``mirror`` form swaps the sides), minus
-    ``entropy_coef`` times the mean Bernoulli entropy of all outputs.
-    """
-    expert_logits = tf.reshape(tf.cast(expert_logits, tf.float32), [-1])
-    policy_logits = tf.reshape(tf.cast(policy_logits, tf.float32), [-1])
-    if form == "mirror":
-        loss = adversarial.discriminator_loss(policy_logits, expert_logits)
-        expert_hits, policy_hits = expert_logits < 0, policy_logits > 0
-    else:
-        loss = adversarial.discriminator_loss(expert_logits, policy_logits)
-        expert_hits, policy_hits = expert_logits > 0, policy_logits < 0
-    if entropy_coef:
-        loss -= entropy_coef * tf.reduce_mean(bernoulli_entropy(tf.concat([expert_logits, policy_logits], 0)))
-    return (loss, tf.reduce_mean(tf.cast(expert_hits, tf.float32)), tf.reduce_mean(tf.cast(policy_hits, tf.float32)))
-
-
 # ----------------------------------------------------------------------------- the agent
 class _LearnerState:
     """A :class:`BaseAgent` attribute of GAIL that is its learner's own.

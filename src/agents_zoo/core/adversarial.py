@@ -29,13 +29,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 import tensorflow as tf
 from keras import layers
 
 LOSS_MODES = ("bce", "lsgan", "hinge")
+REWARD_FORMS = ("gail", "log_d", "logit", "mirror")  # GAIL's reward from D's logits: gail_reward
 
 
 def _check_mode(mode: str) -> None:
@@ -94,6 +95,45 @@ def expert_reward(logits) -> tf.Tensor:
     ``softplus(-x) == -log sigmoid(x)`` without overflow.
     """
     return tf.nn.softplus(-tf.cast(logits, tf.float32))
+
+
+def gail_reward(logits: Any, form: str = "gail") -> tf.Tensor:
+    """The generator's reward from discriminator logits (see the module docstring)."""
+    logits = tf.cast(logits, tf.float32)
+    if form == "gail":
+        return tf.nn.softplus(logits)  # -log(1 - sigmoid(x)) = softplus(x), without overflow
+    if form == "log_d":
+        return -tf.nn.softplus(-logits)  # log sigmoid(x)
+    if form == "logit":
+        return logits  # log D - log(1 - D) = x
+    if form == "mirror":
+        return expert_reward(logits)  # -log sigmoid(x), expert pairs trained toward 0
+    raise ValueError(f"reward_form must be one of {', '.join(REWARD_FORMS)}, got {form!r}")
+
+
+def bernoulli_entropy(logits: tf.Tensor) -> tf.Tensor:
+    """H(sigmoid(x)) = (1 - sigmoid(x)) x - log sigmoid(x) (the GAIL code's logit_bernoulli_entropy)."""
+    return (1.0 - tf.sigmoid(logits)) * logits + tf.nn.softplus(-logits)
+
+
+def discriminator_objective(expert_logits: Any, policy_logits: Any, form: str = "gail",
+                            entropy_coef: float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(loss, expert accuracy, policy accuracy) of one discriminator batch, gradient penalty aside.
+
+    Binary cross-entropy with expert as "real" (the ``mirror`` form swaps the sides), minus
+    ``entropy_coef`` times the mean Bernoulli entropy of all outputs.
+    """
+    expert_logits = tf.reshape(tf.cast(expert_logits, tf.float32), [-1])
+    policy_logits = tf.reshape(tf.cast(policy_logits, tf.float32), [-1])
+    if form == "mirror":
+        loss = discriminator_loss(policy_logits, expert_logits)
+        expert_hits, policy_hits = expert_logits < 0, policy_logits > 0
+    else:
+        loss = discriminator_loss(expert_logits, policy_logits)
+        expert_hits, policy_hits = expert_logits > 0, policy_logits < 0
+    if entropy_coef:
+        loss -= entropy_coef * tf.reduce_mean(bernoulli_entropy(tf.concat([expert_logits, policy_logits], 0)))
+    return (loss, tf.reduce_mean(tf.cast(expert_hits, tf.float32)), tf.reduce_mean(tf.cast(policy_hits, tf.float32)))
 
 
 def build_mlp_discriminator(
