@@ -182,6 +182,16 @@ class ArchivedModel:
     model_name: str
     config_class: type[Config]
 
+    def __init__(self, config: Config | None = None, *, loss_names: Sequence[str] = (), **kwargs: Any):
+        super().__init__(name=kwargs.pop("name", self.model_name), **kwargs)
+        self.config = config or self.config_class()
+        # The running means ``fit`` reports (``report_losses`` feeds them), in ``metrics``' order.
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in loss_names}
+
+    @property
+    def metrics(self) -> list:
+        return list(self.trackers.values())
+
     def save(self, path: str | Path) -> Path:
         """Save config + weights (kind ``generative/<model_name>``), no pickle."""
         return save_model_archive(self, path, self.model_name, self.config)

@@ -158,8 +158,9 @@ class CycleGAN(common.ArchivedModel, keras.Model):
     config_class = CycleGANConfig
 
     def __init__(self, config: CycleGANConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "cyclegan"), **kwargs)
-        config = self.config = config or CycleGANConfig()
+        super().__init__(config, loss_names=("loss", "generator_adversarial_loss", "cycle_loss", "identity_loss",
+                                             "discriminator_loss"), **kwargs)
+        config = self.config
         self.source_to_target = build_unet_generator(config.source_shape, config.target_shape[0], config.filters,
                                                      config.depth, name="source_to_target")
         self.target_to_source = build_unet_generator(config.target_shape, config.source_shape[0], config.filters,
@@ -168,8 +169,6 @@ class CycleGAN(common.ArchivedModel, keras.Model):
                                                         config.discriminator_depth, config.patchgan, "source_discriminator")
         self.target_discriminator = build_discriminator(config.target_shape, config.discriminator_filters,
                                                         config.discriminator_depth, config.patchgan, "target_discriminator")
-        names = ("loss", "generator_adversarial_loss", "cycle_loss", "identity_loss", "discriminator_loss")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.preview_source = None
         self.built = True
 
@@ -181,10 +180,6 @@ class CycleGAN(common.ArchivedModel, keras.Model):
         self.generator_optimizer.build(self._generator_variables())
         self.discriminator_optimizer.build(self._discriminator_variables())
         super().compile(**kwargs)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def _generator_variables(self):
         return self.source_to_target.trainable_variables + self.target_to_source.trainable_variables
@@ -277,19 +272,13 @@ class AutoencoderTranslator(common.ArchivedModel, keras.Model):
     config_class = CycleGANConfig
 
     def __init__(self, config: CycleGANConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "autoencoder_translator"), **kwargs)
-        self.config = config or CycleGANConfig(identity_weight=0.0)
+        super().__init__(config or CycleGANConfig(identity_weight=0.0), loss_names=("loss",), **kwargs)
         self.network = build_unet_generator(self.config.source_shape, self.config.target_shape[0], self.config.filters,
                                             self.config.depth, skip_connections=False, name="autoencoder")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
 
     def compile(self, optimizer=None, **kwargs):
         super().compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
 
     def translate(self, source_images):
         source = _to_model_space(source_images, self.config.source_shape, "autoencoder source images")
@@ -307,8 +296,7 @@ class AutoencoderTranslator(common.ArchivedModel, keras.Model):
             loss = tf.reduce_mean(tf.square(self.network(source, training=True) - target))
         variables = self.network.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return self.report_losses({"loss": loss})
 
 
 

@@ -91,8 +91,8 @@ class DebiasingVAE(common.ArchivedModel, keras.Model):
     config_class = DebiasingVAEConfig
 
     def __init__(self, config: DebiasingVAEConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "dbvae"), **kwargs)
-        config = self.config = config or DebiasingVAEConfig()
+        super().__init__(config, loss_names=("loss", "classification_loss", "vae_loss", "accuracy"), **kwargs)
+        config = self.config
         channels, height, width = config.image_shape
         images = keras.Input((height, width, channels), name="image")
         hidden = images
@@ -113,16 +113,10 @@ class DebiasingVAE(common.ArchivedModel, keras.Model):
                                             name=f"deconv_{index}")(hidden)
         reconstruction = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid", name="image")(hidden)
         self.decoder = keras.Model(latent, reconstruction, name="decoder")
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", "classification_loss", "vae_loss", "accuracy")}
         self.built = True
 
     def compile(self, optimizer=None, **kwargs):
         super().compile(optimizer=optimizer or keras.optimizers.Adam(self.config.learning_rate), **kwargs)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def _prepare(self, images):
         images = tf.convert_to_tensor(images, tf.float32)

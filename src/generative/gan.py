@@ -212,13 +212,9 @@ class GAN(common.ArchivedModel, keras.Model):
     config_class = GANConfig
 
     def __init__(self, config: GANConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "gan"), **kwargs)
-        self.config = config or GANConfig()
+        super().__init__(config, loss_names=("discriminator_loss", "generator_loss", "discriminator_accuracy"), **kwargs)
         self.generator = build_generator(self.config)
         self.discriminator = build_discriminator(self.config)
-        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
-        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
-        self.discriminator_accuracy_tracker = keras.metrics.Mean(name="discriminator_accuracy")
         # A fixed latent batch makes successive preview grids comparable.
         self.preview_latent = np.random.default_rng(0).standard_normal((64, self.config.latent_dim)).astype(np.float32)
         self.built = True
@@ -233,10 +229,6 @@ class GAN(common.ArchivedModel, keras.Model):
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
         super().compile(**kwargs)
-
-    @property
-    def metrics(self):
-        return [self.discriminator_loss_tracker, self.generator_loss_tracker, self.discriminator_accuracy_tracker]
 
     # ------------------------------------------------------------------ public API
     def generate(self, num_images: int | None = None, latent=None, seed: int = 0):
@@ -303,7 +295,6 @@ class GAN(common.ArchivedModel, keras.Model):
         variables = self.generator.trainable_variables
         self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
 
-        self.discriminator_loss_tracker.update_state(discriminator_loss)
-        self.generator_loss_tracker.update_state(generator_loss)
-        self.discriminator_accuracy_tracker.update_state(adversarial.discriminator_accuracy(real_logits, fake_logits))
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self.report_losses({
+            "discriminator_loss": discriminator_loss, "generator_loss": generator_loss,
+            "discriminator_accuracy": adversarial.discriminator_accuracy(real_logits, fake_logits)})

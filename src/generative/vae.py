@@ -161,22 +161,14 @@ class VAE(common.ArchivedModel, keras.Model):
     config_class = VAEConfig
 
     def __init__(self, config: VAEConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "vae"), **kwargs)
-        self.config = config or VAEConfig()
+        super().__init__(config, loss_names=("loss", "reconstruction_loss", "kl_loss"), **kwargs)
         self.encoder = _build_encoder(self.config)
         self.decoder = _build_decoder(self.config)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.built = True  # the functional parts own all weights already
 
     # ------------------------------------------------------------------ plumbing
     def compile(self, optimizer=None, **kwargs):
         super().compile(optimizer=optimizer or keras.optimizers.Adam(self.config.learning_rate), **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
     def _prepare(self, images, labels):
         images = tf.convert_to_tensor(images, tf.float32)
@@ -256,7 +248,4 @@ class VAE(common.ArchivedModel, keras.Model):
         return self._update_metrics(*self.compute_losses(images, labels))
 
     def _update_metrics(self, total, reconstruction, kl):
-        self.loss_tracker.update_state(total)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self.report_losses({"loss": total, "reconstruction_loss": reconstruction, "kl_loss": kl})
