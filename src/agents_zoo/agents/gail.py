@@ -42,15 +42,23 @@ gradient penalty on interpolates (Gulrajani et al. 2017, as used by DAC, Kostrik
 an entropy bonus on D's Bernoulli output (``entcoeff`` of the original GAIL code), and several
 discriminator steps per round.
 
-Settings. The defaults are the imitation GAIL tutorial's (PPO gamma 0.95, 5 epochs, lr 4e-4;
-8 discriminator steps). On seals/CartPole-v0 that generator reached 475 on only 3 of 5 seeds: the
-stalled seeds spin the pole through upright (the env never terminates) while D keeps expert
-accuracy 1.0. A gradient penalty, a PPO entropy bonus, the logit reward or fewer D steps did not
-fix it; the generator did: RL-Zoo's CartPole PPO on small rounds (8 x 32 steps, 20 epochs, lr
-1e-3, gamma 0.98, GAE 0.8) with one D step per round reaches 475 on 5 of 5 seeds in 35k-53k
-steps (``benchmarks/results/gail_seals_CartPole-v0.md``).
-Rule of thumb: give GAIL the PPO settings that learn the env from its true reward, and keep D to
-about one step per few hundred env steps.
+Defaults. GAIL's learner defaults (:data:`LEARNER_DEFAULTS`) are the PPO of imitation's GAIL
+tutorial (8 envs, gamma 0.95, 5 epochs, lr 4e-4) with its learning rate annealed linearly to 0
+over the ``learn`` budget; D takes 8 steps of 1024 + 1024 samples per 16,384-step round. On
+Pendulum-v1 (a -197 PPO expert, 60 episodes, 1M steps) the constant learning rate imitated and
+then fell apart on some seeds (final 0.95, 0.43, 0.81 of the expert's return, random-normalized):
+the discriminator separates a policy that has stopped exploring, and its saturated reward gives
+the policy no way back. The annealed rate holds what was learned (0.88, 0.76, 0.84). RL-Zoo's
+Pendulum PPO (4 x 1024 steps, gamma 0.9, 10 epochs, lr 1e-3, with or without gSDE) imitates
+faster (-250 by 150k steps) and collapses on every seed; neither the logit reward, a gradient
+penalty, an entropy bonus, fewer D steps, nor rewards from D before its update kept it
+(``benchmarks/results/gail_tuning_Pendulum-v1.md``). On seals/CartPole-v0 the tutorial's PPO
+reached 475 on only 3 of 5 seeds: the stalled seeds spin the pole through upright (the env never
+terminates) while D keeps expert accuracy 1.0; RL-Zoo's CartPole PPO on small rounds (8 x 32
+steps, 20 epochs, lr 1e-3, gamma 0.98, GAE 0.8) with one D step per round reaches 475 on 5 of 5
+seeds in 35k-53k steps (``benchmarks/results/gail_seals_CartPole-v0.md``). Rule of thumb: give
+GAIL a learner that learns the env from its true reward without losing its exploration, anneal
+its learning rate over the budget, and keep D to about one step per few hundred env steps.
 
 Where the demonstrations come from. ``demonstrations=`` (a path, a :class:`Demonstrations` or
 imitation trajectories) or ``demonstrations_path`` (read when the agent is made; a relative path
@@ -109,7 +117,7 @@ DEFAULT_LEARNER = "ppo"
 # learner_kwargs existed hold every PPO setting of their release except the gSDE ones, which must
 # therefore keep PPO's own defaults here (off) for those files to rebuild the policy they saved.
 LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ppo": {"learning_rate": 4e-4, "gamma": 0.95, "n_epochs": 5, "batch_size": 64},
+    "ppo": {"learning_rate": 4e-4, "learning_rate_schedule": "linear", "gamma": 0.95, "n_epochs": 5, "batch_size": 64},
 }
 # The settings GAIL shares with its learner: GAIL's own fields, handed to the learner.
 SHARED_SETTINGS = tuple(AgentConfig.field_names())
