@@ -328,7 +328,8 @@ def test_learner_settings_nested_or_flat():
         GAILConfig(n_envs=1, learner_kwargs={"n_steps": 8, "batch_size": 64})
     with pytest.raises(ValueError, match=r"learner 'dqn' is not an on-policy agent .* expected one of: a2c, .*ppo"):
         GAILConfig(learner="dqn")
-    with pytest.raises(ValueError, match=r"learner must be a registered on-policy agent \(a2c, .*ppo.*\), got 'ppx'"):
+    with pytest.raises(ValueError, match=r"learner must be a registered on-policy agent \(a2c, .*ppo.*\), got 'ppx'; "
+                                         r"did you mean 'ppo'\?"):
         GAILConfig(learner="ppx")
 
 

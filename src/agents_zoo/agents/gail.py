@@ -139,7 +139,7 @@ def takes_reward_fn(agent_class: Any) -> bool:
 
 def learner_class(name: Any) -> type[BaseAgent]:
     """The registered on-policy agent called ``name``, or one ``ValueError`` line naming those that fit."""
-    def fitting() -> str:
+    def fitting() -> list[str]:
         names = []
         for candidate in registry.list_agents():
             try:
@@ -147,17 +147,21 @@ def learner_class(name: Any) -> type[BaseAgent]:
                     names.append(candidate)
             except registry.AgentRegistryError:
                 continue
-        return ", ".join(names) or "none installed"
+        return names
 
     if not isinstance(name, str):
         raise ValueError(f"learner must be the name of a registered on-policy agent, got {name!r}")
     try:
         agent_class = registry.get_agent_class(name)
-    except registry.AgentRegistryError:
-        raise ValueError(f"learner must be a registered on-policy agent ({fitting()}), got {name!r}") from None
+    except registry.UnknownAgentError:
+        names = fitting()
+        raise ValueError(f"learner must be a registered on-policy agent ({', '.join(names) or 'none installed'}), "
+                         f"got {name!r}{did_you_mean(name, names)}") from None
+    except registry.AgentRegistryError as exc:  # installed, but its plugin failed to import
+        raise ValueError(f"learner {name!r}: {exc}") from None
     if not takes_reward_fn(agent_class):
         raise ValueError(f"learner {name!r} is not an on-policy agent whose constructor takes reward_fn; "
-                         f"expected one of: {fitting()}")
+                         f"expected one of: {', '.join(fitting()) or 'none installed'}")
     return agent_class
 
 
