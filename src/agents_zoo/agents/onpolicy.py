@@ -205,7 +205,8 @@ class OnPolicyAgent(BaseAgent):
         if cfg.network_init == "torch":  # its own generator: the agent's action stream stays the same
             self.policy.torch_default_init(np.random.default_rng(derive_seed(self.seed, 21)))
         self._numpy_policy = None if image else NumpyActorCritic(self.policy, self.observation_space)
-        self.policy.acting_weights()  # images: the acting copies start from the initial weights
+        if image:
+            self.policy.acting_weights()  # the CNN's acting copies start from the initial weights
         self._forward_graph = tf.function(lambda observations: self.policy.acting_heads(observations)[:2]) if image else None
         self._box_actions = isinstance(self.action_space, spaces.Box)
         self._iteration = 0
