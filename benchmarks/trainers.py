@@ -177,24 +177,26 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     from imitation.util import logger as imitation_logger
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env
-    from stable_baselines3 import PPO
+    from stable_baselines3 import A2C, PPO
 
     from benchmarks import translate
 
     kwargs, settings = translate.to_sb3("gail", spec.hyperparameters, spec.protocol)
+    learner_class = {"ppo": PPO, "a2c": A2C}[settings["learner"]]
     rng = np.random.default_rng(spec.seed)
     env = make_vec_env(spec.env, rng=rng, n_envs=settings["n_envs"], env_make_kwargs=spec.env_kwargs or None,
                        parallel=settings["vec_env"] == "SubprocVecEnv")
-    learner = PPO("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
-    reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm)
+    learner = learner_class("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm,
+                                **settings["reward_net"])
     adversarial = {"demo_batch_size": 1024, "gen_replay_buffer_capacity": 512, "n_disc_updates_per_round": 8,
-                   **{k: v for k, v in settings["gail"].items() if k in translate.GAIL_ADVERSARIAL}}
+                   "allow_variable_horizon": False, **settings["gail"]}
     from agents_zoo.demonstrations import to_trajectories
 
     # imitation's own logger needs a folder (it writes per-round means below it): the run's, with no outputs.
     quiet = imitation_logger.configure(folder=log_folder / "imitation", format_strs=[])
     trainer = GAIL(demonstrations=to_trajectories(run_demonstrations(spec)), venv=env, gen_algo=learner, reward_net=reward_net,
-                   allow_variable_horizon=False, custom_logger=quiet, **adversarial)
+                   custom_logger=quiet, **adversarial)
 
     def act(obs: Any) -> Any:
         return learner.predict(obs, deterministic=True)[0]
@@ -204,7 +206,8 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     recorder.maybe_evaluate(0)
     # imitation trains in rounds of gen_train_timesteps; its callback runs once per round.
     trainer.train(spec.budget, callback=lambda round_number: recorder.maybe_evaluate(learner.num_timesteps))
-    described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial}
+    described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial,
+                 "reward_net": {k: _describe(v) for k, v in settings["reward_net"].items()}}
     env.close()  # as for SB3
     return recorder, act, int(learner.num_timesteps), described
 

@@ -43,8 +43,13 @@ SB3_DIRECT = {
             "target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps"),
 }
 SB3_POLICY_KWARGS = ("log_std_init", "ortho_init", "full_std", "use_expln", "squash_output")
-# imitation's GAIL: the learner is an SB3 PPO; these go to GAIL(...) itself.
-GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_updates_per_round")
+# imitation's GAIL: these go to GAIL(...) itself (allow_variable_horizon under the same name).
+GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_updates_per_round", "allow_variable_horizon")
+# GAIL's generator, as ours composes it: ``learner`` names the SB3 class (gen_algo), whose settings
+# are the learner_kwargs and the flat keys of that algorithm; the discriminator's hidden layers and
+# activation go to imitation's BasicRewardNet (hid_sizes, activation).
+GAIL_LEARNERS = ("ppo", "a2c")
+GAIL_OWN = ("learner", "learner_kwargs", "disc_hidden_sizes", "disc_activation")
 SCHEDULE_KEYS = ("learning_rate", "clip_range")
 SHARED_KEYS = ("n_envs", "policy_hidden_sizes", "activation", "learning_rate", "gamma", "max_grad_norm", "normalize")
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu")
@@ -56,10 +61,29 @@ ACTOR_CRITIC_ALGORITHMS = ("ppo", "a2c", "gail")
 _LINEAR = re.compile(r"^lin_([0-9.eE+-]+)$")
 
 
-def reference_keys(algo: str) -> tuple[str, ...]:
+def reference_keys(algo: str, learner: str = "ppo") -> tuple[str, ...]:
+    """The config keys the reference library takes for ``algo`` (GAIL: with that ``learner``)."""
     if algo == "gail":
-        return SHARED_KEYS + SB3_DIRECT["ppo"] + SB3_POLICY_KWARGS + GAIL_ADVERSARIAL
+        return SHARED_KEYS + SB3_DIRECT[learner] + SB3_POLICY_KWARGS + GAIL_ADVERSARIAL + GAIL_OWN
     return SHARED_KEYS + SB3_DIRECT.get(algo, ()) + SB3_POLICY_KWARGS
+
+
+def gail_learner(hyperparameters: dict[str, Any]) -> str:
+    """The GAIL experiment's ``learner`` (``ppo`` unless set); ValueError naming any other value."""
+    learner = hyperparameters.get("learner", "ppo")
+    if learner not in GAIL_LEARNERS:
+        raise ValueError(f"learner must be one of {', '.join(map(repr, GAIL_LEARNERS))} for a reference GAIL "
+                         f"run (imitation's gen_algo is an SB3 PPO or A2C), got {learner!r}")
+    return learner
+
+
+def flatten_gail(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """GAIL's settings with ``learner_kwargs`` spread flat under the flat keys (ours applies a flat
+    key over ``learner_kwargs`` too); ValueError if ``learner_kwargs`` is not an object."""
+    nested = hyperparameters.get("learner_kwargs", {})
+    if not isinstance(nested, dict):
+        raise ValueError(f"learner_kwargs must be an object of the learner's settings, got {nested!r}")
+    return {**nested, **{key: value for key, value in hyperparameters.items() if key != "learner_kwargs"}}
 
 
 def parse_schedule(value: Any, key: str) -> tuple[str, float]:
@@ -122,7 +146,13 @@ def check_hyperparameters(algo: str, library: str, hyperparameters: dict[str, An
     if library == "ours":
         _check_ours(algo, hyperparameters)
         return
-    known = reference_keys(algo)
+    if algo == "gail":
+        hyperparameters = flatten_gail(hyperparameters)
+        known = reference_keys(algo, gail_learner(hyperparameters))
+        if hyperparameters.get("disc_activation", "relu") not in ACTIVATIONS:
+            raise ValueError(f"disc_activation must be one of {ACTIVATIONS}, got {hyperparameters['disc_activation']!r}")
+    else:
+        known = reference_keys(algo)
     for key in hyperparameters:
         if key not in known:
             from agents_zoo.core.suggest import did_you_mean  # on error only, as in config._check_keys
@@ -182,26 +212,37 @@ def sb3_vec_env(protocol: str) -> str:
 
 def to_sb3(algo: str, hyperparameters: dict[str, Any],
            protocol: str = "single-thread") -> tuple[dict[str, Any], dict[str, Any]]:
-    """(constructor kwargs, harness settings) for SB3's PPO / A2C / DQN (GAIL: the learner PPO).
+    """(constructor kwargs, harness settings) for SB3's PPO / A2C / DQN (GAIL: its learner's).
 
     Harness settings are those that act outside the constructor: ``n_envs``, ``normalize``, the
     vector env class the run's ``protocol`` calls for (``vec_env``, a name in
-    ``stable_baselines3.common.vec_env``) and for GAIL the adversarial trainer's arguments.
+    ``stable_baselines3.common.vec_env``) and for GAIL the adversarial trainer's arguments
+    (``gail``), the learner (``learner``: ``ppo`` or ``a2c``) and the reward net's (``reward_net``).
     """
     import torch
 
-    direct = SB3_DIRECT["ppo" if algo == "gail" else algo]
+    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "gelu": torch.nn.GELU}
+    settings: dict[str, Any] = {"n_envs": 1, "normalize": False, "gail": {}, "vec_env": sb3_vec_env(protocol)}
+    if algo == "gail":
+        hyperparameters = flatten_gail(hyperparameters)
+        settings["learner"] = gail_learner(hyperparameters)
+        settings["reward_net"] = {}
+    direct = SB3_DIRECT[settings["learner"] if algo == "gail" else algo]
     kwargs: dict[str, Any] = {}
     policy_kwargs: dict[str, Any] = {}
-    settings: dict[str, Any] = {"n_envs": 1, "normalize": False, "gail": {}, "vec_env": sb3_vec_env(protocol)}
     for key, value in hyperparameters.items():
         if key in ("n_envs", "normalize"):
             settings[key] = value
+        elif key == "learner":
+            pass
+        elif key == "disc_hidden_sizes":
+            settings["reward_net"]["hid_sizes"] = tuple(value)
+        elif key == "disc_activation":
+            settings["reward_net"]["activation"] = activations[value]
         elif key == "policy_hidden_sizes":
             policy_kwargs["net_arch"] = list(value)
         elif key == "activation":
-            policy_kwargs["activation_fn"] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU,
-                                              "gelu": torch.nn.GELU}[value]
+            policy_kwargs["activation_fn"] = activations[value]
         elif key in SCHEDULE_KEYS:
             kind, start = parse_schedule(value, key)
             kwargs[key] = start if kind == "constant" else LinearSchedule(start)
@@ -232,7 +273,7 @@ class LinearSchedule:
 
 
 def mapping_table_markdown() -> str:
-    lines = ["| config key | ours (agents_zoo.make) | reference (SB3 2.2.1 / imitation 1.0.1) | note |",
+    lines = ["| config key | ours (agents_zoo.make) | reference (SB3 / imitation) | note |",
              "|---|---|---|---|"]
     for key, ours, reference, note in SHARED_ROWS:
         lines.append(f"| `{key}` | `{ours}` | `{reference}` | {note} |")
@@ -240,7 +281,11 @@ def mapping_table_markdown() -> str:
         lines.append(f"| {algo}: {', '.join(f'`{k}`' for k in keys)} | same names | same names | passed through |")
     lines.append(f"| {', '.join(f'`{k}`' for k in SB3_POLICY_KWARGS)} | same names | `policy_kwargs.<name>` | |")
     lines.append(f"| gail: {', '.join(f'`{k}`' for k in GAIL_ADVERSARIAL)} | same names | "
-                 "`imitation.algorithms.adversarial.gail.GAIL(...)` | learner: SB3 PPO with the ppo keys |")
+                 "`imitation.algorithms.adversarial.gail.GAIL(...)` | |")
+    lines.append("| gail: `learner` (ppo, a2c), `learner_kwargs` | same names | `GAIL(gen_algo=PPO / A2C(...))` with "
+                 "the learner_kwargs and the flat keys of that algorithm | a flat key is applied over learner_kwargs |")
+    lines.append("| gail: `disc_hidden_sizes`, `disc_activation` | same names | `BasicRewardNet(hid_sizes=..., "
+                 "activation=...)` | imitation's default is (32, 32), ReLU, as ours |")
     lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "
                  "| the same cached expert episodes feed both |")
     lines.append("| `ortho_init` (ppo, a2c) | `network_init`: true -> orthogonal, false -> torch | "

@@ -212,6 +212,31 @@ def test_whole_machine_sb3_steps_its_envs_in_subprocesses():
     assert getattr(vec_env, whole["vec_env"]) is vec_env.SubprocVecEnv  # the name train_sb3 looks up
 
 
+def test_a_gail_experiment_composes_the_same_learner_and_discriminator_in_imitation():
+    hyperparameters = {"n_envs": 4, "learner": "a2c", "learner_kwargs": {"n_steps": 32, "gamma": 0.9},
+                       "gamma": 0.95, "disc_hidden_sizes": [100, 100], "disc_activation": "tanh",
+                       "allow_variable_horizon": True, "demo_batch_size": 256}
+    translate.check_hyperparameters("gail", "imitation", hyperparameters)
+    kwargs, settings = translate.to_sb3("gail", hyperparameters)
+    assert settings["learner"] == "a2c" and settings["n_envs"] == 4
+    assert kwargs == {"n_steps": 32, "gamma": 0.95}  # a flat key over learner_kwargs, as ours
+    assert settings["reward_net"]["hid_sizes"] == (100, 100)
+    assert settings["reward_net"]["activation"].__name__ == "Tanh"
+    assert settings["gail"] == {"allow_variable_horizon": True, "demo_batch_size": 256}
+    assert translate.to_sb3("gail", {})[1]["learner"] == "ppo"
+
+
+@pytest.mark.parametrize("hyperparameters, message", [
+    ({"learner": "dqn"}, "learner must be one of 'ppo', 'a2c'.*got 'dqn'"),
+    ({"learner": "a2c", "n_epochs": 4}, "'n_epochs' has no imitation equivalent for gail"),
+    ({"learner_kwargs": [1]}, "learner_kwargs must be an object.*got \\[1\\]"),
+    ({"disc_activation": "swish"}, "disc_activation must be one of.*got 'swish'"),
+])
+def test_a_gail_setting_imitation_cannot_take_is_named(hyperparameters, message):
+    with pytest.raises(ValueError, match=message):
+        translate.check_hyperparameters("gail", "imitation", hyperparameters)
+
+
 def test_ours_rejects_a_hyperparameter_our_agent_lacks():
     with pytest.raises(ValueError, match="double_q|unknown setting"):
         translate.check_hyperparameters("ppo", "ours", {"double_q": True})
