@@ -209,8 +209,9 @@ class DQN(BaseAgent):
         self._prioritized_step = tf.function(self._prioritized_step_graph, jit_compile=not self.uses_images,
                                              reduce_retracing=True)
         self._mix_target = tf.function(self._mix_target_graph)
-        for network in (self.q_net, self.q_net_target):
-            network.acting_weights()  # the acting copies start from the initial weights
+        if self.uses_images:  # an MLP's acting weights are read below (NumpyForward), not copied
+            for network in (self.q_net, self.q_net_target):
+                network.acting_weights()  # the CNNs' acting copies start from the initial weights
         greedy = tf.function(lambda obs: tf.argmax(self.q_net.acting_q_values(obs), axis=1, output_type=tf.int32))
         # A concrete function skips tf.function's dispatch (~0.2 ms of a ~1.2 ms CNN acting call).
         obs_spec = tf.TensorSpec([None, *self.observation_space.shape], self.observation_space.dtype)
@@ -230,11 +231,6 @@ class DQN(BaseAgent):
                                  f"of observations {space.shape}; expected a divisor")
             return FrameReplayBuffer(cfg.buffer_size, self.n_envs, space.shape, cfg.frame_channels, **options)
         return ReplayBuffer(cfg.buffer_size, space, self.action_space, n_envs=self.n_envs, **options)
-
-    def _acting_weights(self) -> tf.Tensor:
-        """The online network's weights as one flat vector for the NumPy acting path (a uniform
-        training phase's compiled call hands them back); on images, its acting copies refreshed."""
-        return self.q_net.acting_weights()
 
     def _refresh_numpy_q_net(self, flat_weights: tf.Tensor) -> None:
         if self._numpy_q_net is not None:
@@ -260,7 +256,7 @@ class DQN(BaseAgent):
         if actions.shape[0] == 1:  # Atari's usual phase: no while loop, so grappler can fuse across the step
             loss, q_mean, _ = self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0],
                                                   terminations[0], discounts[0])
-            return loss, q_mean, self._acting_weights()
+            return loss, q_mean, self.q_net.acting_weights()
         loss_sum = tf.constant(0.0)
         q_sum = tf.constant(0.0)
         for step in tf.range(tf.shape(actions)[0]):
@@ -269,7 +265,7 @@ class DQN(BaseAgent):
             loss_sum += loss
             q_sum += q_mean
         count = tf.cast(tf.shape(actions)[0], tf.float32)
-        return loss_sum / count, q_sum / count, self._acting_weights()
+        return loss_sum / count, q_sum / count, self.q_net.acting_weights()
 
     def _prioritized_step_graph(self, target_mix, observations, actions, rewards, next_observations, terminations,
                                 discounts, weights):
@@ -408,7 +404,7 @@ class DQN(BaseAgent):
                 self.replay.update_priorities(batch.indices, errors.numpy())
                 loss_sum, q_sum = loss_sum + float(loss), q_sum + float(q_mean)
             loss, q_mean = loss_sum / gradient_steps, q_sum / gradient_steps
-            flat_weights = self._acting_weights()
+            flat_weights = self.q_net.acting_weights()
             self.logger.record("train/prioritized_replay_beta", beta)
         self._n_updates += gradient_steps
         self._refresh_numpy_q_net(flat_weights)
