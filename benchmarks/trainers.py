@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.config import WHOLE_MACHINE
 from benchmarks.machine import thread_count
 from benchmarks.progress import CurveRecorder, RunCheckpoints, SB3Clock
 
@@ -28,9 +29,25 @@ def quiet_sb3_logger() -> Any:
     return Logger(folder=None, output_formats=[])
 
 
+def fastest_vector_env(env_id: str, n_envs: int, protocol: str) -> Any:
+    """What our agent trains on: the env id (our synchronous vector env, core/envs.py), except in
+    a whole-machine run on one of our Atari ids, where ale-py's C++ ``AtariVectorEnv`` steps the
+    emulators on all cores (``backend="auto"``: where ale-py >= 0.12 is installed and takes the
+    preset; its episode starts differ from the Python chain's, see wrappers/atari_presets.py)."""
+    if protocol != WHOLE_MACHINE or not env_id.startswith("agents_zoo/"):
+        return env_id
+    from wrappers.atari_presets import make_atari_vector_env, resolve_game
+
+    try:
+        resolve_game(env_id)
+    except ValueError:  # one of our ids that is not an Atari game
+        return env_id
+    return make_atari_vector_env(env_id, n_envs, backend="auto", num_threads=thread_count(protocol))
+
+
 def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
-    """Our agent on its own vector env: agents-zoo offers only the synchronous one (core/envs.py),
-    under either protocol; a whole-machine run gives TF's pools all the cores."""
+    """Our agent on its fastest vector env for the run's protocol (``fastest_vector_env``); a
+    whole-machine run gives TF's pools all the cores."""
     import tensorflow as tf
 
     # Before any TF op, or TF refuses to change its thread pools.
@@ -45,7 +62,10 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     if spec.algo == "gail":
         arguments["demonstrations"] = run_demonstrations(spec)
     plain = not spec.env_kwargs and spec.env_wrapper is None
-    env = spec.env if plain else translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)
+    if plain:
+        env = fastest_vector_env(spec.env, arguments.get("n_envs", 1), spec.protocol)
+    else:
+        env = translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)
     resumed = checkpoints.latest() if spec.budget else None
     if resumed is None:
         agent = agents_zoo.make(spec.algo, env, seed=spec.seed, **arguments)

@@ -300,7 +300,8 @@ def mapping_table_markdown() -> str:
     lines.append("| `seed` (run) | `make(..., seed=s)` | `seed=s`, `env.seed(s)` | evaluation env seeded from s on both sides |")
     lines.append("| `protocol` single-thread (default) | TF intra/inter-op pools 1, sync vector env | "
                  "`torch.set_num_threads(1)`, `DummyVecEnv` | runs share the machine, one thread each |")
-    lines.append("| `protocol` whole-machine | TF intra/inter-op pools = cores, sync vector env (the only one "
-                 "agents-zoo offers) | `torch.set_num_threads(cores)`, `SubprocVecEnv` (n_envs processes; imitation: "
+    lines.append("| `protocol` whole-machine | TF intra/inter-op pools = cores; on our Atari ids ale-py's C++ "
+                 "`AtariVectorEnv` with threads = cores where installed (ale-py >= 0.12), else the sync vector env | "
+                 "`torch.set_num_threads(cores)`, `SubprocVecEnv` (n_envs processes; imitation: "
                  "`make_vec_env(parallel=True)`) | one run at a time, nothing beside it |")
     return "\n".join(lines)

@@ -237,6 +237,18 @@ def test_a_gail_setting_imitation_cannot_take_is_named(hyperparameters, message)
         translate.check_hyperparameters("gail", "imitation", hyperparameters)
 
 
+def test_a_whole_machine_atari_run_of_ours_steps_the_fastest_vector_env():
+    from benchmarks import trainers
+
+    assert trainers.fastest_vector_env("agents_zoo/Pong-dqn-v0", 2, "single-thread") == "agents_zoo/Pong-dqn-v0"
+    assert trainers.fastest_vector_env("CartPole-v1", 2, "whole-machine") == "CartPole-v1"
+    envs = trainers.fastest_vector_env("agents_zoo/Pong-dqn-v0", 2, "whole-machine")
+    try:  # ale-py's C++ env where it takes the preset (ale-py >= 0.12), else the Python chain
+        assert envs.num_envs == 2 and envs.single_observation_space.shape == (4, 84, 84)
+    finally:
+        envs.close()
+
+
 def test_ours_rejects_a_hyperparameter_our_agent_lacks():
     with pytest.raises(ValueError, match="double_q|unknown setting"):
         translate.check_hyperparameters("ppo", "ours", {"double_q": True})
