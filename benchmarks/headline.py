@@ -5,7 +5,8 @@
 
 Every ``benchmarks/results/<sweep>/runs.jsonl`` gives one row per (algorithm, env, budget) and
 per configuration of ours (a variant is its own row) and per timing protocol (a whole-machine run's row says so): our CPU-time steps/s and IQM return, the
-reference library's (with its version, read from the records), and the ratio of CPU-time
+reference library's (with its version, read from the records; for imitation runs also the IQM as a
+fraction of the expert's return, 0 being the sweep's random agent), and the ratio of CPU-time
 steps/s (process CPU seconds, so a machine shared with other jobs does not skew it). Whole-machine
 runs step envs in worker processes whose CPU time the run does not count: their rows give
 wall-clock steps/s and its ratio instead, and say so. Each row
@@ -37,11 +38,16 @@ SPEED = {SINGLE_THREAD: (CPU_SPEED, "CPU steps/s", "x"),
 HEADER = ["| what | ours | reference | CPU steps/s ratio | results |", "|---|---|---|---|---|"]
 
 
-def _summary(runs: list[dict[str, Any]], target: float | None, protocol: str = SINGLE_THREAD) -> str:
+def _summary(runs: list[dict[str, Any]], target: float | None, protocol: str = SINGLE_THREAD,
+             random_return: float | None = None) -> str:
     finals = np.array([r["final"]["mean"] for r in runs])
     field, unit, _ = SPEED[protocol]
     speeds = run_speeds(runs, field)
     parts = [f"{speeds.mean():,.0f} {unit}" if speeds.size else "steps/s n/a", f"IQM {stats.iqm(finals):.1f}"]
+    expert = runs[0].get("expert_return")
+    if expert is not None and random_return is not None and expert != random_return:
+        # imitation: the IQM as a fraction of the expert's return, 0 = the random agent's
+        parts.append(f"{(stats.iqm(finals) - random_return) / (expert - random_return):.2f} of the expert")
     if target is not None and target > 0:  # "solved": within 5% of the target return
         parts.append(f"{int(np.sum(finals >= 0.95 * target))}/{len(runs)} seeds >= {0.95 * target:g}")
     return ", ".join(parts)
@@ -74,9 +80,12 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
             pass
         groups: dict[tuple[str, str, int, str], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
             lambda: collections.defaultdict(list))
+        random_finals: dict[str, list[float]] = collections.defaultdict(list)
         for record in load_records(results):
             key = record["key"]
-            if key["algo"] != "random":
+            if key["algo"] == "random":
+                random_finals[key["env"]].append(record["final"]["mean"])
+            else:
                 groups[(key["algo"], key["env"], key["budget"], protocol_of(key))][run_label(key)].append(record)
         for (algo, env, budget, protocol), by_label in sorted(groups.items()):
             reference = REFERENCE_LIBRARY.get(algo, "")
@@ -95,9 +104,10 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
                 ours_speed, theirs_speed = run_speeds(ours, field), run_speeds(theirs, field)
                 if ours_speed.size and theirs_speed.size:
                     ratio = stats.ratio_of_means(ours_speed, theirs_speed, reps).format(2) + times
-                reference_text = (f"{reference} {_version(theirs, reference)}: {_summary(theirs, target, protocol)}"
-                                  if theirs else "not run")
-                rows.append(f"| {what} | {_summary(ours, target, protocol)} | {reference_text} | {ratio} | "
+                random_return = float(np.mean(random_finals[env])) if random_finals[env] else None
+                reference_text = (f"{reference} {_version(theirs, reference)}: "
+                                  f"{_summary(theirs, target, protocol, random_return)}" if theirs else "not run")
+                rows.append(f"| {what} | {_summary(ours, target, protocol, random_return)} | {reference_text} | {ratio} | "
                             f"`{results.parent.relative_to(results_root.parent.parent)}` |")
     return rows
 

@@ -363,6 +363,24 @@ def test_report_and_headline_give_each_protocol_its_own_rows(tmp_path):
     assert "8,000 wall-clock steps/s" in whole_row and "4.00 [4.00, 4.00]x wall clock" in whole_row
 
 
+def test_headline_gives_imitation_runs_their_fraction_of_the_expert(tmp_path):
+    from benchmarks import headline
+
+    sweep = config.parse_config(tiny_config(random_baseline=True))
+    records = []
+    for spec in sweep.runs:
+        if spec.algo == "random":
+            records.append(_fake_record(spec, 20.0, 0.0, None))
+        else:
+            record = _fake_record(spec, 420.0, 1000.0, 1000.0)
+            records.append({**record, "expert_return": 520.0})
+    results = tmp_path / "results" / "tiny"
+    results.mkdir(parents=True)
+    (results / harness.RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    (row,) = headline.headline_rows(tmp_path / "results", reps=200)
+    assert row.count("IQM 420.0, 0.80 of the expert") == 2  # (420 - 20) / (520 - 20), both libraries
+
+
 def test_the_cpu_is_read_from_cpuinfo_and_reports_name_the_machines_also_of_older_records(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel\t\t: 143\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n"
