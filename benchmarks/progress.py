@@ -45,11 +45,18 @@ def evaluate_policy(act: Callable[[Any], Any], env_id: str, env_kwargs: dict[str
 
 
 class CurveRecorder:
-    """Periodic evaluation for either library; keeps evaluation time out of the training clock."""
+    """Periodic evaluation for either library; keeps evaluation time out of the training clock.
 
-    def __init__(self, spec: Any, act: Callable[[Any], Any]):
+    ``probe``, where given, returns training diagnostics (name -> value) at each evaluation,
+    kept beside the curve in ``diagnostics`` (a value a probe lacks is None, so every list has one
+    entry per evaluation); GAIL's discriminator rewards are drawn from them (report.py).
+    """
+
+    def __init__(self, spec: Any, act: Callable[[Any], Any], probe: Callable[[], dict[str, float]] | None = None):
         self.spec = spec
         self.act = act
+        self.probe = probe
+        self.diagnostics: dict[str, list[float | None]] = {}
         self.every = spec.evaluation.eval_every
         self.next_step = 0
         self.steps: list[int] = []
@@ -71,13 +78,14 @@ class CurveRecorder:
         return {"steps": self.steps, "actual_steps": self.actual_steps, "means": self.means, "stds": self.stds,
                 "train_times": self.train_times, "next_step": self.next_step, "train_time": self.train_time(),
                 "train_cpu_time": self.train_cpu_time(), "eval_time": self.eval_time,
-                "eval_cpu_time": self.eval_cpu_time}
+                "eval_cpu_time": self.eval_cpu_time, "diagnostics": self.diagnostics}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue from ``state``: the clocks restart with the training time spent before the kill."""
         for name in ("steps", "actual_steps", "means", "stds", "train_times"):
             setattr(self, name, list(state[name]))
         self.next_step = int(state["next_step"])
+        self.diagnostics = {name: list(values) for name, values in state.get("diagnostics", {}).items()}
         self.eval_time, self.eval_cpu_time = float(state["eval_time"]), float(state["eval_cpu_time"])
         self.start()
         # train_time() = now - start - eval_time, so shifting start carries the earlier training time.
@@ -104,9 +112,20 @@ class CurveRecorder:
         self.actual_steps.append(int(num_timesteps))
         self.means.append(float(np.mean(returns)))
         self.stds.append(float(np.std(returns)))
+        if self.probe is not None:
+            self._record_diagnostics(self.probe())
         self.next_step += self.every
         self.eval_time += time.perf_counter() - began
         self.eval_cpu_time += time.process_time() - began_cpu
+
+
+    def _record_diagnostics(self, values: dict[str, float]) -> None:
+        evaluations = len(self.steps)
+        for name in values.keys() - self.diagnostics.keys():  # a name first seen now: None before it
+            self.diagnostics[name] = [None] * (evaluations - 1)
+        for name, series in self.diagnostics.items():
+            value = values.get(name)
+            series.append(None if value is None else float(value))
 
 
 # ----------------------------------------------------------------------------- in-run checkpoints

@@ -119,6 +119,9 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
         if plots:
             name = plot_curves(algo, env, protocol, libraries, output, reps)
             lines += [f"![{algo} on {env}, {protocol}]({name})", ""]
+            name = plot_discriminator(algo, env, protocol, libraries, output)
+            if name is not None:
+                lines += [f"![discriminator of {algo} on {env}, {protocol}]({name})", ""]
     if baselines:
         lines += ["### Random agent (normalization baseline)", "", "| env | runs | return mean +- std |", "|---|---|---|"]
         for env, finals in sorted(baselines.items()):
@@ -301,6 +304,54 @@ def plot_curves(algo: str, env: str, protocol: str, libraries: dict[str, list[di
     figure.tight_layout()
     suffix = "" if protocol == SINGLE_THREAD else f"_{protocol}"
     name = f"curves_{algo}_{env.replace('/', '_')}{suffix}.png"
+    figure.savefig(output / name, dpi=100)
+    pyplot.close(figure)
+    return name
+
+
+def plot_discriminator(algo: str, env: str, protocol: str, libraries: dict[str, list[dict[str, Any]]],
+                       output: Path) -> str | None:
+    """GAIL's discriminator over training, for the runs whose records kept it (ours): the mean
+    reward it gives the policy's and the expert's pairs, and its accuracy on each, averaged over
+    seeds at each evaluation; None when no run has them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    panels = {"reward": (("disc/reward_mean", "policy pairs"), ("disc/reward_expert", "expert pairs")),
+              "accuracy": (("disc/gen_acc", "on policy pairs"), ("disc/expert_acc", "on expert pairs"))}
+    drawn = False
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4))
+    for library, runs in sorted(libraries.items()):
+        kept = [r for r in runs if r["curve"].get("diagnostics")]
+        if not kept:
+            continue
+        length = min(len(r["curve"]["steps"]) for r in kept)
+        steps = np.array(kept[0]["curve"]["steps"][:length])
+        for axis, series in zip(axes, panels.values()):
+            for name, what in series:
+                values = np.array([[np.nan if v is None else v for v in r["curve"]["diagnostics"].get(name, [])[:length]]
+                                   for r in kept if len(r["curve"]["diagnostics"].get(name, [])) >= length])
+                counts = np.sum(~np.isnan(values), axis=0) if values.size else np.zeros(0)
+                if counts.any():  # the mean over the seeds that logged it (none before GAIL's first round)
+                    means = np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), np.nan)
+                    axis.plot(steps, means, label=f"{display_label(library, kept)}: {what}")
+                    drawn = True
+    if not drawn:
+        pyplot.close(figure)
+        return None
+    axes[0].set_ylabel("mean reward (last round)")
+    axes[1].set_ylabel("discriminator accuracy")
+    axes[1].set_ylim(-0.02, 1.02)
+    for axis in axes:
+        axis.set_xlabel("env steps")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"{algo.upper()} discriminator on {env} ({protocol}; mean over seeds)")
+    figure.tight_layout()
+    suffix = "" if protocol == SINGLE_THREAD else f"_{protocol}"
+    name = f"discriminator_{algo}_{env.replace('/', '_')}{suffix}.png"
     figure.savefig(output / name, dpi=100)
     pyplot.close(figure)
     return name

@@ -135,7 +135,7 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
         "expert_return": (float(run_demonstrations(spec).episode_returns.mean())
                           if spec.demonstrations is not None else None),
         "curve": {"steps": recorder.steps, "actual_steps": recorder.actual_steps,
-                  "mean": recorder.means, "std": recorder.stds},
+                  "mean": recorder.means, "std": recorder.stds, "diagnostics": recorder.diagnostics},
         "final": {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns,
                   "lengths": lengths},
         "versions": library_versions(spec.library),

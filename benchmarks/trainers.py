@@ -77,7 +77,7 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     def act(obs: Any) -> Any:
         return agent.predict(obs, deterministic=True)[0]
 
-    recorder = CurveRecorder(spec, act)
+    recorder = CurveRecorder(spec, act, probe=(lambda: discriminator_diagnostics(agent)) if spec.algo == "gail" else None)
     if spec.budget == 0:  # the random baseline: evaluated, never trained
         return recorder, act, 0, arguments
 
@@ -101,6 +101,20 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     described = {k: _describe(v) for k, v in arguments.items()}
     return recorder, act, int(agent.num_timesteps), {**described, "vec_env": type(agent.env).__name__,
                                                      "observation_shape": list(agent.observation_space.shape)}
+
+
+# GAIL's per-round discriminator statistics (agents/gail.py logs them), kept at each evaluation.
+DISCRIMINATOR_DIAGNOSTICS = ("disc/reward_mean", "disc/reward_expert", "disc/expert_acc", "disc/gen_acc")
+
+
+def discriminator_diagnostics(agent: Any) -> dict[str, float]:
+    """The last logged value of each of ``DISCRIMINATOR_DIAGNOSTICS`` (none before the first round)."""
+    latest: dict[str, float] = {}
+    for row in (agent.logger.values, *reversed(agent.logger.history)):  # the values not dumped yet first
+        latest.update({name: row[name] for name in DISCRIMINATOR_DIAGNOSTICS if name in row and name not in latest})
+        if len(latest) == len(DISCRIMINATOR_DIAGNOSTICS):
+            break
+    return latest
 
 
 def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:

@@ -363,6 +363,38 @@ def test_report_and_headline_give_each_protocol_its_own_rows(tmp_path):
     assert "8,000 wall-clock steps/s" in whole_row and "4.00 [4.00, 4.00]x wall clock" in whole_row
 
 
+def test_training_diagnostics_follow_the_curve_through_a_resume(monkeypatch):
+    from benchmarks import progress
+
+    monkeypatch.setattr(progress, "evaluate_policy", lambda *args, **kwargs: ([1.0], [1]))
+    spec = config.parse_config(tiny_config()).runs[0]
+    probes = iter([{}, {"disc/gen_acc": 0.5}, {"disc/gen_acc": 0.75, "disc/expert_acc": 1.0}])
+    recorder = progress.CurveRecorder(spec, act=None, probe=lambda: next(probes))
+    recorder.start()
+    for step in (0, 256):
+        recorder.maybe_evaluate(step)
+    resumed = progress.CurveRecorder(spec, act=None, probe=lambda: next(probes))
+    resumed.resume(json.loads(json.dumps(recorder.state())))
+    resumed.maybe_evaluate(512)
+    assert resumed.steps == [0, 256, 512]
+    assert resumed.diagnostics == {"disc/gen_acc": [None, 0.5, 0.75], "disc/expert_acc": [None, None, 1.0]}
+
+
+def test_report_draws_the_gail_discriminator_from_the_records_that_kept_it(tmp_path):
+    sweep = config.parse_config(tiny_config(random_baseline=False))
+    records = []
+    for spec in sweep.runs:
+        record = _fake_record(spec, 400.0, 1000.0, 1000.0)
+        record["curve"] = {"steps": [0, 256], "mean": [10.0, 400.0]}
+        if spec.library == "ours":
+            record["curve"]["diagnostics"] = {"disc/reward_mean": [None, 0.4], "disc/reward_expert": [None, 0.9],
+                                              "disc/gen_acc": [None, 0.8], "disc/expert_acc": [None, 0.95]}
+        records.append({**record, "timing": {**record["timing"], "curve_train_time_s": [0.0, 1.0]}})
+    name = report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"ours": records[:2]}, tmp_path)
+    assert name == "discriminator_gail_CartPole-v1.png" and (tmp_path / name).stat().st_size > 0
+    assert report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"sb3": records[2:]}, tmp_path) is None
+
+
 def test_headline_gives_imitation_runs_their_fraction_of_the_expert(tmp_path):
     from benchmarks import headline
 
