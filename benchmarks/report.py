@@ -209,6 +209,11 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     if normalizable:
         lines.append(f"- normalized score: 0 = random agent ({float(np.mean(random_finals)):.1f}), "
                      f"1 = {target:.1f} ({target_source})")
+    replay = {display_label(label, runs): runs[0].get("replay_bytes_per_transition")
+              for label, runs in sorted(libraries.items(), key=lambda item: (library_of(item[0]) != "ours", item[0]))}
+    if any(value is not None for value in replay.values()):
+        lines.append("- replay memory per transition (the buffer's arrays over its capacity): " + ", ".join(
+            f"{label} {value:,.0f} B" for label, value in replay.items() if value is not None))
     hyperparameters = first["spec"]["hyperparameters"]
     if hyperparameters:
         lines.append("- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hyperparameters.items())))

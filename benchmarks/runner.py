@@ -46,6 +46,7 @@ from benchmarks.progress import (  # noqa: F401
 from benchmarks.trainers import (  # noqa: F401
     LIBRARY_DISTRIBUTIONS,
     LIBRARY_TRAINERS,
+    REPLAY_BYTES,
     demonstrations_cache_path,
     ensure_demonstrations,
     library_versions,
@@ -111,6 +112,7 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
     check_env_id(spec.env)  # seals/... ids register when their package is imported
     log_folder = Path(log_folder if log_folder is not None else "logs")
     recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec, checkpoints, log_folder)
+    replay_bytes = arguments.pop(REPLAY_BYTES, None)  # a measurement, not an argument
     train_time = recorder.train_time() if spec.budget else 0.0
     train_cpu_time = recorder.train_cpu_time() if spec.budget else 0.0
     final_began = time.perf_counter()
@@ -129,6 +131,7 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
         "protocol": spec.protocol,
         "spec": spec.to_json(),
         "library_arguments": arguments,
+        "replay_bytes_per_transition": replay_bytes,
         "num_timesteps": num_timesteps,
         "resumed_from_step": None if resumed is None else resumed[0],
         # Imitation runs: the expert's mean return, so reports give the fraction of expert return.

@@ -21,6 +21,21 @@ from benchmarks.machine import thread_count
 from benchmarks.progress import CurveRecorder, RunCheckpoints, SB3Clock
 
 
+# What a trainer reports beside its arguments; the runner moves it to the record's top level.
+REPLAY_BYTES = "replay_bytes_per_transition"
+
+
+def sb3_replay_bytes_per_transition(buffer: Any) -> float | None:
+    """SB3's replay memory per transition: its arrays (``next_observations`` is None with
+    ``optimize_memory_usage``) over the transitions they hold; None without a replay buffer."""
+    if buffer is None:
+        return None
+    arrays = [getattr(buffer, name, None) for name in ("observations", "next_observations", "actions", "rewards",
+                                                       "dones", "timeouts")]
+    # SB3's buffer_size attribute counts slots per env (arrays are buffer_size x n_envs)
+    return sum(array.nbytes for array in arrays if array is not None) / (buffer.buffer_size * buffer.n_envs)
+
+
 def quiet_sb3_logger() -> Any:
     """An SB3 logger with no outputs and no folder. Without one, ``learn`` configures SB3's
     default logger, which makes an empty ``<tmp>/SB3-<date>`` folder for every run."""
@@ -99,8 +114,10 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
         if spec.budget > agent.num_timesteps:
             agent.learn(spec.budget - agent.num_timesteps, callback=parts, reset_num_timesteps=False)
     described = {k: _describe(v) for k, v in arguments.items()}
-    return recorder, act, int(agent.num_timesteps), {**described, "vec_env": type(agent.env).__name__,
-                                                     "observation_shape": list(agent.observation_space.shape)}
+    replay = getattr(agent, "replay", None)
+    return recorder, act, int(agent.num_timesteps), {
+        **described, "vec_env": type(agent.env).__name__, "observation_shape": list(agent.observation_space.shape),
+        REPLAY_BYTES: replay.nbytes / replay.capacity if replay is not None else None}
 
 
 # GAIL's per-round discriminator statistics (agents/gail.py logs them), kept at each evaluation.
@@ -196,7 +213,8 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
             model.learn(spec.budget - model.num_timesteps, callback=Curve(), reset_num_timesteps=False)
     env.close()  # a SubprocVecEnv's workers; the final evaluation builds its own envs
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, "policy": policy,
-                 "observation_shape": list(model.observation_space.shape)}
+                 "observation_shape": list(model.observation_space.shape),
+                 REPLAY_BYTES: sb3_replay_bytes_per_transition(getattr(model, "replay_buffer", None))}
     return recorder, act, int(model.num_timesteps), described
 
 

@@ -249,6 +249,18 @@ def test_a_whole_machine_atari_run_of_ours_steps_the_fastest_vector_env():
         envs.close()
 
 
+def test_sb3_replay_memory_is_its_arrays_over_the_transitions_they_hold():
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import DQN
+
+    from benchmarks import trainers
+
+    model = DQN("MlpPolicy", "CartPole-v1", buffer_size=1000, device="cpu")
+    # float32 observation and next observation (4 each), int64 action, float32 reward, done, timeout
+    assert trainers.sb3_replay_bytes_per_transition(model.replay_buffer) == 2 * 16 + 8 + 3 * 4
+    assert trainers.sb3_replay_bytes_per_transition(None) is None
+
+
 def test_ours_rejects_a_hyperparameter_our_agent_lacks():
     with pytest.raises(ValueError, match="double_q|unknown setting"):
         translate.check_hyperparameters("ppo", "ours", {"double_q": True})
