@@ -56,7 +56,7 @@ penalty, an entropy bonus, fewer D steps, nor rewards from D before its update k
 reached 475 on only 3 of 5 seeds: the stalled seeds spin the pole through upright (the env never
 terminates) while D keeps expert accuracy 1.0; RL-Zoo's CartPole PPO on small rounds (8 x 32
 steps, 20 epochs, lr 1e-3, gamma 0.98, GAE 0.8) with one D step per round reaches 475 on 5 of 5
-seeds in 35k-53k steps (``benchmarks/results/gail_seals_CartPole-v0.md``). Rule of thumb: give
+seeds (median 37k steps in the ``gail`` benchmark sweep, ``benchmarks/results/gail``). Rule of thumb: give
 GAIL a learner that learns the env from its true reward without losing its exploration, anneal
 its learning rate over the budget, and keep D to about one step per few hundred env steps.
 
