@@ -305,10 +305,17 @@ def plot_curves(algo: str, env: str, protocol: str, libraries: dict[str, list[di
         axis.set_ylabel("evaluation return (IQM, 95% CI)")
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle(f"{algo.upper()} on {env} ({protocol})")
+    return _save_figure(figure, f"{algo.upper()} on {env} ({protocol})", "curves", algo, env, protocol, output)
+
+
+def _save_figure(figure: Any, title: str, kind: str, algo: str, env: str, protocol: str, output: Path) -> str:
+    """Title, lay out, write ``<kind>_<algo>_<env>[_<protocol>].png`` into ``output`` and close; its name."""
+    from matplotlib import pyplot
+
+    figure.suptitle(title)
     figure.tight_layout()
     suffix = "" if protocol == SINGLE_THREAD else f"_{protocol}"
-    name = f"curves_{algo}_{env.replace('/', '_')}{suffix}.png"
+    name = f"{kind}_{algo}_{env.replace('/', '_')}{suffix}.png"
     figure.savefig(output / name, dpi=100)
     pyplot.close(figure)
     return name
@@ -353,10 +360,5 @@ def plot_discriminator(algo: str, env: str, protocol: str, libraries: dict[str, 
         axis.set_xlabel("env steps")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle(f"{algo.upper()} discriminator on {env} ({protocol}; mean over seeds)")
-    figure.tight_layout()
-    suffix = "" if protocol == SINGLE_THREAD else f"_{protocol}"
-    name = f"discriminator_{algo}_{env.replace('/', '_')}{suffix}.png"
-    figure.savefig(output / name, dpi=100)
-    pyplot.close(figure)
-    return name
+    return _save_figure(figure, f"{algo.upper()} discriminator on {env} ({protocol}; mean over seeds)", "discriminator",
+                        algo, env, protocol, output)
