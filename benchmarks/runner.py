@@ -95,8 +95,11 @@ def keep_tensorflow_out() -> None:
 
 if __name__ == "__mp_main__":
     # A SubprocVecEnv worker of a whole-machine SB3 or imitation run: forkserver and spawn
-    # children import this module under that name before they import SB3 for the worker.
+    # children import this module under that name before they import SB3 for the worker. The
+    # worker makes its env by id, so our ids (agents_zoo/Pong-dqn-v0) must be registered there
+    # too: importing wrappers registers them (no TensorFlow).
     keep_tensorflow_out()
+    import wrappers  # noqa: F401
 
 
 # ----------------------------------------------------------------------------- one run
