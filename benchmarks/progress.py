@@ -118,7 +118,6 @@ class CurveRecorder:
         self.eval_time += time.perf_counter() - began
         self.eval_cpu_time += time.process_time() - began_cpu
 
-
     def _record_diagnostics(self, values: dict[str, float]) -> None:
         evaluations = len(self.steps)
         for name in values.keys() - self.diagnostics.keys():  # a name first seen now: None before it

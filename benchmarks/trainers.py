@@ -117,7 +117,7 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     replay = getattr(agent, "replay", None)
     return recorder, act, int(agent.num_timesteps), {
         **described, "vec_env": type(agent.env).__name__, "observation_shape": list(agent.observation_space.shape),
-        REPLAY_BYTES: replay.nbytes / replay.capacity if replay is not None else None}
+        REPLAY_BYTES: replay.bytes_per_transition if replay is not None else None}
 
 
 # GAIL's per-round discriminator statistics (agents/gail.py logs them), kept at each evaluation.

@@ -326,6 +326,10 @@ class ReplayBuffer:
         arrays = (self.observations, self.next_observations, self.actions, self.rewards, self.terminations, self.ends)
         return sum(a.nbytes for a in arrays) + (self.priorities.tree.nodes.nbytes if self.priorities else 0)
 
+    @property
+    def bytes_per_transition(self) -> float:
+        return self.nbytes / self.capacity
+
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("observations", "next_observations", "actions", "rewards", "terminations")
 
