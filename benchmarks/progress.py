@@ -44,6 +44,15 @@ def evaluate_policy(act: Callable[[Any], Any], env_id: str, env_kwargs: dict[str
     return [episode.episode_return for episode in episodes], [episode.length for episode in episodes]
 
 
+# CPU seconds this process has spent in its training envs' step and reset: the count that
+# ``benchmarks.env_clock.EnvCpuClock`` keeps (that module imports gymnasium; this one must not).
+ENV_CPU_SECONDS = [0.0]
+
+
+def env_cpu_seconds() -> float:
+    return ENV_CPU_SECONDS[0]
+
+
 class CurveRecorder:
     """Periodic evaluation for either library; keeps evaluation time out of the training clock.
 
@@ -52,7 +61,8 @@ class CurveRecorder:
     entry per evaluation); GAIL's discriminator rewards are drawn from them (report.py).
     """
 
-    def __init__(self, spec: Any, act: Callable[[Any], Any], probe: Callable[[], dict[str, float]] | None = None):
+    def __init__(self, spec: Any, act: Callable[[Any], Any], probe: Callable[[], dict[str, float]] | None = None,
+                 env_timed: bool = False):
         self.spec = spec
         self.act = act
         self.probe = probe
@@ -68,17 +78,22 @@ class CurveRecorder:
         self.eval_cpu_time = 0.0
         self.train_start = 0.0
         self.train_cpu_start = 0.0
+        # Env CPU seconds before this process's clock started (a resumed run's); None: not measured.
+        self.env_cpu_carried: float | None = 0.0 if env_timed else None
+        self.env_cpu_start = 0.0
 
     def start(self) -> None:
         self.train_start = time.perf_counter()
         self.train_cpu_start = time.process_time()
+        self.env_cpu_start = env_cpu_seconds()
 
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue this curve and its clocks (JSON)."""
         return {"steps": self.steps, "actual_steps": self.actual_steps, "means": self.means, "stds": self.stds,
                 "train_times": self.train_times, "next_step": self.next_step, "train_time": self.train_time(),
                 "train_cpu_time": self.train_cpu_time(), "eval_time": self.eval_time,
-                "eval_cpu_time": self.eval_cpu_time, "diagnostics": self.diagnostics}
+                "eval_cpu_time": self.eval_cpu_time, "diagnostics": self.diagnostics,
+                "env_cpu_time": self.env_cpu_time()}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue from ``state``: the clocks restart with the training time spent before the kill."""
@@ -91,6 +106,9 @@ class CurveRecorder:
         # train_time() = now - start - eval_time, so shifting start carries the earlier training time.
         self.train_start -= float(state["train_time"]) + self.eval_time
         self.train_cpu_start -= float(state["train_cpu_time"]) + self.eval_cpu_time
+        carried = state.get("env_cpu_time")  # absent from checkpoints older than the env clock
+        if self.env_cpu_carried is not None:
+            self.env_cpu_carried = None if carried is None else float(carried)
 
     def train_time(self) -> float:
         return time.perf_counter() - self.train_start - self.eval_time
@@ -98,6 +116,13 @@ class CurveRecorder:
     def train_cpu_time(self) -> float:
         """CPU seconds of this process spent training: the figure that a loaded machine does not inflate."""
         return time.process_time() - self.train_cpu_start - self.eval_cpu_time
+
+    def env_cpu_time(self) -> float | None:
+        """CPU seconds the training envs took in this run (evaluation envs are not timed); None
+        if its envs were not wrapped in ``EnvCpuClock``, in all or part of the run."""
+        if self.env_cpu_carried is None:
+            return None
+        return self.env_cpu_carried + env_cpu_seconds() - self.env_cpu_start
 
     def maybe_evaluate(self, num_timesteps: int) -> None:
         if num_timesteps < self.next_step:

@@ -201,6 +201,7 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
             if ours_speed.size and reference_speed.size:
                 ratio = stats.ratio_of_means(ours_speed, reference_speed, reps)
                 lines.append(f"- speed ratio {label} / {reference} ({what}) = {ratio.format(2)}")
+        lines += env_cost_lines(label, reference, ours, theirs, reps)
         if threshold is not None:
             ours_seconds, reference_seconds = _first_reaching(ours, threshold)[1], _first_reaching(theirs, threshold)[1]
             if ours_seconds and reference_seconds and np.nanmedian(reference_seconds) > 0:
@@ -220,6 +221,33 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     lines.append("")
     if target is not None and first.get("expert_return") is not None:
         lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
+    return lines
+
+
+def env_cpu_per_step(runs: list[dict[str, Any]]) -> np.ndarray:
+    """Milliseconds of CPU the training envs took per agent step, for the runs that timed them."""
+    return np.array([r["timing"]["env_cpu_time_s"] / r["num_timesteps"] * 1e3 for r in runs
+                     if r["timing"].get("env_cpu_time_s") is not None and r.get("num_timesteps")])
+
+
+def env_cost_lines(label: str, reference: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
+                   reps: int) -> list[str]:
+    """What the env itself costs each side, the speed ratio of everything else (the learner), and
+    the CPU-time ratio the env would allow were our learner free: the reference's CPU per step
+    over our env's. Empty unless both sides timed their envs (single-thread runs)."""
+    ours_env, theirs_env = env_cpu_per_step(ours), env_cpu_per_step(theirs)
+    reference_speed = run_speeds(theirs, "cpu_steps_per_second")
+    if not (ours_env.size and theirs_env.size and reference_speed.size):
+        return []
+    lines = [f"- env CPU per step (the training envs' step and reset, timed alike): {label} {ours_env.mean():.3f} ms, "
+             f"{reference} {theirs_env.mean():.3f} ms; were {label}'s learner free, the env would cap its CPU-time "
+             f"ratio at {1e3 / reference_speed.mean() / ours_env.mean():.2f}x"]
+    ours_learner, reference_learner = (run_speeds(ours, "learner_cpu_steps_per_second"),
+                                       run_speeds(theirs, "learner_cpu_steps_per_second"))
+    if ours_learner.size and reference_learner.size:
+        ratio = stats.ratio_of_means(ours_learner, reference_learner, reps)
+        lines.append(f"- speed ratio {label} / {reference} (CPU-time steps/s without the env's time: the learners) "
+                     f"= {ratio.format(2)}")
     return lines
 
 

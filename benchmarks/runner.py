@@ -118,6 +118,8 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
     replay_bytes = arguments.pop(REPLAY_BYTES, None)  # a measurement, not an argument
     train_time = recorder.train_time() if spec.budget else 0.0
     train_cpu_time = recorder.train_cpu_time() if spec.budget else 0.0
+    env_cpu_time = recorder.env_cpu_time() if spec.budget else None
+    single_thread = spec.protocol != WHOLE_MACHINE
     final_began = time.perf_counter()
     returns, lengths = evaluate_policy(act, spec.env, spec.env_kwargs, spec.evaluation.n_final_episodes, spec.seed,
                                        spec.env_wrapper)
@@ -156,7 +158,13 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
             # CPU time is this process's: a whole-machine run also spends it in env worker processes
             # (SubprocVecEnv), so its steps per CPU second would flatter it; only wall clock counts there.
             "cpu_steps_per_second": (num_timesteps / train_cpu_time
-                                     if train_cpu_time > 0 and spec.protocol != WHOLE_MACHINE else None),
+                                     if train_cpu_time > 0 and single_thread else None),
+            # The training envs' own step and reset CPU time (both libraries' envs are timed the same
+            # way, benchmarks.env_clock.EnvCpuClock), and the steps per CPU second of everything else: the learner.
+            "env_cpu_time_s": env_cpu_time,
+            "learner_cpu_steps_per_second": (num_timesteps / (train_cpu_time - env_cpu_time)
+                                             if env_cpu_time is not None and train_cpu_time > env_cpu_time
+                                             and single_thread else None),
             "process_cpu_time_s": time.process_time(),
             "curve_train_time_s": recorder.train_times,
             "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

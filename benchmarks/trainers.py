@@ -76,8 +76,15 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     arguments = translate.to_ours(spec.algo, spec.hyperparameters)
     if spec.algo == "gail":
         arguments["demonstrations"] = run_demonstrations(spec)
-    plain = not spec.env_kwargs and spec.env_wrapper is None
-    if plain:
+    env_timed = spec.protocol != WHOLE_MACHINE
+    if env_timed:
+        from benchmarks.env_clock import EnvCpuClock
+
+        make = translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)
+
+        def env() -> Any:  # our agents take an env factory
+            return EnvCpuClock(make())
+    elif not spec.env_kwargs and spec.env_wrapper is None:
         env = fastest_vector_env(spec.env, arguments.get("n_envs", 1), spec.protocol)
     else:
         env = translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)
@@ -92,7 +99,8 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     def act(obs: Any) -> Any:
         return agent.predict(obs, deterministic=True)[0]
 
-    recorder = CurveRecorder(spec, act, probe=(lambda: discriminator_diagnostics(agent)) if spec.algo == "gail" else None)
+    recorder = CurveRecorder(spec, act, probe=(lambda: discriminator_diagnostics(agent)) if spec.algo == "gail" else None,
+                             env_timed=env_timed)
     if spec.budget == 0:  # the random baseline: evaluated, never trained
         return recorder, act, 0, arguments
 
@@ -147,9 +155,19 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     from benchmarks import translate
 
     kwargs, settings = translate.to_sb3(spec.algo, spec.hyperparameters, spec.protocol)
+    wrapper = translate.env_wrapper_class(spec.env_wrapper)
+    # Single-thread: its envs step in this process (DummyVecEnv), timed as ours are.
+    env_timed = spec.protocol != WHOLE_MACHINE
+    if env_timed:
+        from benchmarks.env_clock import EnvCpuClock
+
+        inner = wrapper
+
+        def wrapper(env: Any) -> Any:
+            return EnvCpuClock(env if inner is None else inner(env))
+
     env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs,
-                       vec_env_cls=getattr(vec_env, settings["vec_env"]),
-                       wrapper_class=translate.env_wrapper_class(spec.env_wrapper))
+                       vec_env_cls=getattr(vec_env, settings["vec_env"]), wrapper_class=wrapper)
     resumed = checkpoints.latest()
     normalizer = None
     if settings["normalize"]:
@@ -173,7 +191,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
             obs = normalizer.normalize_obs(obs)
         return model.predict(obs, deterministic=True)[0]
 
-    recorder = CurveRecorder(spec, act)
+    recorder = CurveRecorder(spec, act, env_timed=env_timed)
 
     def save_model(folder: Path) -> None:
         model.save(str(folder / "model.zip"))

@@ -392,6 +392,55 @@ def test_training_diagnostics_follow_the_curve_through_a_resume(monkeypatch):
     assert resumed.diagnostics == {"disc/gen_acc": [None, 0.5, 0.75], "disc/expert_acc": [None, None, 1.0]}
 
 
+def test_the_env_clock_counts_the_training_envs_through_a_resume(monkeypatch):
+    import gymnasium as gym
+
+    from benchmarks import progress
+    from benchmarks.env_clock import EnvCpuClock
+
+    monkeypatch.setattr(progress, "evaluate_policy", lambda *args, **kwargs: ([1.0], [1]))
+    spec = config.parse_config(tiny_config()).runs[0]
+    recorder = progress.CurveRecorder(spec, act=None, env_timed=True)
+    recorder.start()
+    env = EnvCpuClock(gym.make("CartPole-v1"))
+    env.reset(seed=0)
+    before = progress.env_cpu_seconds()
+    busy = time.process_time() + 0.05
+    for _ in range(100_000):  # at least 50 ms of CPU inside step: a clock of ~10 ms ticks sees it
+        if env.step(env.action_space.sample())[2]:
+            env.reset()
+        if time.process_time() > busy:
+            break
+    spent = progress.env_cpu_seconds() - before
+    assert spent > 0.02 and recorder.env_cpu_time() == pytest.approx(spent + before - recorder.env_cpu_start)
+    resumed = progress.CurveRecorder(spec, act=None, env_timed=True)
+    resumed.resume(json.loads(json.dumps(recorder.state())))
+    assert resumed.env_cpu_time() == pytest.approx(recorder.env_cpu_time())
+    # Untimed envs (a whole-machine run's), or a checkpoint written before the clock: no figure.
+    assert progress.CurveRecorder(spec, act=None).env_cpu_time() is None
+    older = {k: v for k, v in recorder.state().items() if k != "env_cpu_time"}
+    resumed_older = progress.CurveRecorder(spec, act=None, env_timed=True)
+    resumed_older.resume(older)
+    assert resumed_older.env_cpu_time() is None
+
+
+def test_report_gives_the_env_cost_and_the_learners_ratio(tmp_path):
+    sweep = config.parse_config(tiny_config(random_baseline=False))
+    records = []
+    for spec in sweep.runs:
+        ours = spec.library == "ours"
+        record = _fake_record(spec, 500.0, 1000.0, 2000.0 if ours else 800.0)
+        # 512 steps; env 0.25 ms per step on both sides; the rest is the learner's
+        record["num_timesteps"] = 512
+        record["timing"]["env_cpu_time_s"] = 0.128
+        record["timing"]["learner_cpu_steps_per_second"] = 512 / (512 / (2000.0 if ours else 800.0) - 0.128)
+        records.append(record)
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+    assert "env CPU per step (the training envs' step and reset, timed alike): ours 0.250 ms, sb3 0.250 ms" in text
+    assert "would cap its CPU-time ratio at 5.00x" in text  # (1 / 800 s) / 0.25 ms
+    assert "(CPU-time steps/s without the env's time: the learners) = 4.00 [4.00, 4.00]" in text
+
+
 def test_report_draws_the_gail_discriminator_from_the_records_that_kept_it(tmp_path):
     sweep = config.parse_config(tiny_config(random_baseline=False))
     records = []

@@ -210,7 +210,11 @@ def test_records_carry_cpu_time_and_the_report_labels_variants(tmp_path):
     records = harness.load_records(tmp_path / harness.RESULTS_FILE)
     assert len(records) == 3
     for record in records:
-        assert record["timing"]["train_cpu_time_s"] > 0 and record["timing"]["cpu_steps_per_second"] > 0
+        timing = record["timing"]
+        assert timing["train_cpu_time_s"] > 0 and timing["cpu_steps_per_second"] > 0
+        # Both libraries' training envs were timed; what is left of the CPU time is the learner's.
+        assert 0 < timing["env_cpu_time_s"] < timing["train_cpu_time_s"]
+        assert timing["learner_cpu_steps_per_second"] > timing["cpu_steps_per_second"]
     text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
     assert "`[double]`" in text and "`[vanilla]`" in text
     assert "speed ratio ours[double] / sb3 (CPU-time steps/s)" in text

@@ -107,6 +107,8 @@ class BaseAgent:
         self.env: VectorEnv | None = None
         if env is not None:
             self.env = make_vec_env(env, self.config.n_envs, seed)
+            # A factory or an instance has no id of its own; the env it made has (a saved agent keeps it).
+            self.env_id = self.env_id or env_id_of(self.env)
             observation_space = self.env.single_observation_space
             action_space = self.env.single_action_space
         elif observation_space is None or action_space is None:
