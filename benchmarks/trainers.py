@@ -304,11 +304,16 @@ def ensure_demonstrations(env_id: str, settings: dict[str, Any]) -> Any:
     path = demonstrations_cache_path(env_id, settings)
     if path.is_file():
         return demonstrations.load_demonstrations(path)
-    expert = demonstrations.train_expert(env_id, settings["expert"], settings["expert_timesteps"], settings["seed"],
-                                         dict(settings["expert_hyperparameters"]))
-    episodes = demonstrations.rollout(expert, env_id, settings["n_episodes"], seed=settings["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Our PPO expert checkpoints beside the cache entry (same digest: same settings), so a sweep
+    # cut during a long expert run continues it; the file goes once the episodes are cached.
+    checkpoint = path.with_suffix(".expert.zip") if settings["expert"] == "ppo" else None
+    expert = demonstrations.train_expert(env_id, settings["expert"], settings["expert_timesteps"], settings["seed"],
+                                         dict(settings["expert_hyperparameters"]), checkpoint_path=checkpoint)
+    episodes = demonstrations.rollout(expert, env_id, settings["n_episodes"], seed=settings["seed"])
     demonstrations.save_demonstrations(path, episodes)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return episodes
 
 

@@ -170,6 +170,35 @@ def test_unknown_trainer_is_refused():
         demos_module.train_expert("CartPole-v1", "ddpg", 10)
 
 
+def test_a_cut_expert_run_continues_from_its_checkpoint_as_if_never_cut(tmp_path, monkeypatch):
+    from agents_zoo.agents.ppo import PPO
+
+    settings = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "learning_rate_schedule": "linear"}
+    whole = demos_module.train_expert("CartPole-v1", "ppo", 1024, seed=3, config=settings)
+    checkpoint = tmp_path / "expert.zip"
+    train = PPO._train
+    updates = iter(range(100))
+
+    def dies_at_the_sixth_update(self):
+        if next(updates) == 5:
+            raise KeyboardInterrupt("cut")  # the process dies between two updates
+        return train(self)
+
+    monkeypatch.setattr(PPO, "_train", dies_at_the_sixth_update)
+    with pytest.raises(KeyboardInterrupt):
+        demos_module.train_expert("CartPole-v1", "ppo", 1024, seed=3, config=settings, checkpoint_path=checkpoint,
+                                  checkpoint_every=256)
+    assert PPO.load(checkpoint).num_timesteps == 512  # the last checkpoint before the cut
+    monkeypatch.setattr(PPO, "_train", train)
+    resumed = demos_module.train_expert("CartPole-v1", "ppo", 1024, seed=3, config=settings,
+                                        checkpoint_path=checkpoint, checkpoint_every=256)
+    assert resumed.num_timesteps == 1024
+    for ours, theirs in zip(resumed.policy.trainable_variables, whole.policy.trainable_variables):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(ValueError, match="checkpoint_path resumes our PPO .* trainer 'trpo' has no such save"):
+        demos_module.train_expert("CartPole-v1", "trpo", 10, checkpoint_path=checkpoint)
+
+
 def _run_cli(argv: list[str]) -> int:
     """``agents-zoo expert ...`` through the CLI's one error boundary."""
     from agents_zoo.cli import main

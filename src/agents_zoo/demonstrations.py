@@ -332,22 +332,38 @@ def rollout(policy: Policy, env: Any, n_episodes: int, *, seed: int | None = 0, 
 
 
 def train_expert(env_id: str, trainer: str = "ppo", total_timesteps: int = 100_000, seed: int = 0,
-                 config: dict[str, Any] | None = None, verbose: int = 0) -> Any:
+                 config: dict[str, Any] | None = None, verbose: int = 0, checkpoint_path: str | os.PathLike | None = None,
+                 checkpoint_every: int = 100_000) -> Any:
     """Train an expert with our PPO, sb3-contrib's TRPO (the GAIL paper's expert) or SB3's PPO.
 
     ``config`` overrides the trainer's hyperparameters (our PPO's config fields, or SB3 keyword
     arguments). Returns a model with ``predict`` and ``save``.
+
+    ``checkpoint_path`` (our PPO only, whose save holds its whole training state): the expert is
+    saved there every ``checkpoint_every`` steps, and training continues from that file when it
+    exists, so an expert run that is cut (a 2M-step PyBullet expert takes an hour) resumes where
+    it was, as the uninterrupted run would have gone on. The caller owns the file: the same path
+    must mean the same env, settings and seed.
     """
     if trainer not in EXPERT_TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(EXPERT_TRAINERS)}, got {trainer!r}")
+    if checkpoint_path is not None and trainer != "ppo":
+        raise ValueError(f"checkpoint_path resumes our PPO ('ppo'), whose file holds its whole training state; "
+                         f"trainer {trainer!r} has no such save")
     config = dict(config or {})
     check_env_id(env_id)
     if trainer == "ppo":
         from agents_zoo import registry
 
         n_envs = config.pop("n_envs", 8)
+        checkpoints = ({} if checkpoint_path is None
+                       else {"checkpoint_every": checkpoint_every, "checkpoint_path": checkpoint_path})
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            agent = registry.get_agent_class("ppo").load(checkpoint_path, env=env_id)
+            remaining = total_timesteps - agent.num_timesteps
+            return agent.learn(remaining, reset_num_timesteps=False, **checkpoints) if remaining > 0 else agent
         agent = registry.make("ppo", env_id, seed=seed, verbose=verbose, n_envs=n_envs, **config)
-        return agent.learn(total_timesteps)
+        return agent.learn(total_timesteps, **checkpoints)
     sb3_class = _sb3_class(trainer)
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
