@@ -55,13 +55,16 @@ def test_gae_matches_sb3_with_terminations_and_truncations(gae_lambda):
 
 
 # ----------------------------------------------------------------------------- optimizers == torch
-@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
-def test_torch_style_optimizer_matches_torch(kind):
+@pytest.mark.parametrize("kind", ["adam", "rmsprop", "compiled rmsprop"])
+def test_torch_style_optimizer_matches_torch(kind, monkeypatch):
     torch = pytest.importorskip("torch")
+    if kind == "compiled rmsprop":  # the XLA path that large networks (the Nature CNN) take
+        monkeypatch.setattr(TorchStyleOptimizer, "COMPILED_RMSPROP_MIN_PARAMETERS", 12)
     rng = np.random.default_rng(1)
     initial = rng.normal(size=(3, 4)).astype(np.float32)
     variable = tf.Variable(initial)
-    optimizer = TorchStyleOptimizer([variable], kind, epsilon=1e-5)
+    optimizer = TorchStyleOptimizer([variable], kind.split()[-1], epsilon=1e-5)
+    assert optimizer.compiled_rmsprop == (kind == "compiled rmsprop")
     reference = torch.tensor(initial, requires_grad=True)
     torch_optimizer = (torch.optim.Adam([reference], lr=1e-2, eps=1e-5) if kind == "adam"
                        else torch.optim.RMSprop([reference], lr=1e-2, alpha=0.99, eps=1e-5))
