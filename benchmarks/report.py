@@ -240,8 +240,9 @@ def env_cost_lines(label: str, reference: str, ours: list[dict[str, Any]], their
     if not (ours_env.size and theirs_env.size and reference_speed.size):
         return []
     lines = [f"- env CPU per step (the training envs' step and reset, timed alike): {label} {ours_env.mean():.3f} ms, "
-             f"{reference} {theirs_env.mean():.3f} ms; were {label}'s learner free, the env would cap its CPU-time "
-             f"ratio at {1e3 / reference_speed.mean() / ours_env.mean():.2f}x"]
+             f"{reference} {theirs_env.mean():.3f} ms; the env alone caps the CPU-time ratio {label} / {reference} "
+             f"at {1e3 / reference_speed.mean() / ours_env.mean():.2f}x (the reference's CPU per step over the env "
+             f"CPU per step of {label}: the ratio with a learner that cost nothing)"]
     ours_learner, reference_learner = (run_speeds(ours, "learner_cpu_steps_per_second"),
                                        run_speeds(theirs, "learner_cpu_steps_per_second"))
     if ours_learner.size and reference_learner.size:

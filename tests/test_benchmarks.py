@@ -437,7 +437,7 @@ def test_report_gives_the_env_cost_and_the_learners_ratio(tmp_path):
         records.append(record)
     text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
     assert "env CPU per step (the training envs' step and reset, timed alike): ours 0.250 ms, sb3 0.250 ms" in text
-    assert "would cap its CPU-time ratio at 5.00x" in text  # (1 / 800 s) / 0.25 ms
+    assert "the env alone caps the CPU-time ratio ours / sb3 at 5.00x" in text  # (1 / 800 s) / 0.25 ms
     assert "(CPU-time steps/s without the env's time: the learners) = 4.00 [4.00, 4.00]" in text
 
 
