@@ -162,9 +162,9 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
             # The training envs' own step and reset CPU time (both libraries' envs are timed the same
             # way, benchmarks.env_clock.EnvCpuClock), and the steps per CPU second of everything else: the learner.
             "env_cpu_time_s": env_cpu_time,
+            # (only single-thread runs time their envs: env_cpu_time is None in the others)
             "learner_cpu_steps_per_second": (num_timesteps / (train_cpu_time - env_cpu_time)
-                                             if env_cpu_time is not None and train_cpu_time > env_cpu_time
-                                             and single_thread else None),
+                                             if env_cpu_time is not None and train_cpu_time > env_cpu_time else None),
             "process_cpu_time_s": time.process_time(),
             "curve_train_time_s": recorder.train_times,
             "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

@@ -44,7 +44,7 @@ class TorchStyleOptimizer(tf.Module):
 
     def apply(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
         self.iterations.assign_add(1.0)
-        if self.kind == "rmsprop" and self.compiled_rmsprop:
+        if self.compiled_rmsprop:
             # Keras variables hand the compiled function their tf.Variable (its arguments must be TF's)
             self._compiled_rmsprop(list(gradients), [v if isinstance(v, tf.Variable) else v.value for v in variables],
                                    learning_rate)
@@ -63,7 +63,6 @@ class TorchStyleOptimizer(tf.Module):
             tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=beta1_power,
                                          beta2_power=beta2_power, lr=learning_rate, beta1=beta1, beta2=beta2,
                                          epsilon=epsilon_hat, grad=g)
-
 
     def _rmsprop(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
         for g, v, square in zip(gradients, variables, self.second_moments):
