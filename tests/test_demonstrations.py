@@ -43,6 +43,7 @@ def test_layout_and_padding():
     assert demos.episode_returns.tolist() == [5.0, 3.0, 4.0]
     assert not demos.fixed_horizon
     assert np.all(demos.observations[1, 3:] == 0)  # padding after the end
+    assert repr(demos) == "Demonstrations(3 episodes, 12 transitions, observations (4,) float32, mean return 4.00)"
     observations, actions = demos.transitions()
     assert observations.shape == (12, 4) and actions.shape == (12,)
 

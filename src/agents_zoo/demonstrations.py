@@ -89,6 +89,13 @@ class Demonstrations:
             object.__setattr__(self, "episode_returns", np.where(mask, self.rewards, 0.0).sum(axis=1))
         validate_arrays(self.to_arrays())
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print every array (megabytes for 25 Hopper episodes), and
+        # benchmark records describe their arguments by repr.
+        return (f"Demonstrations({self.n_episodes} episodes, {self.n_transitions} transitions, "
+                f"observations {self.observations.shape[2:]} {self.observations.dtype}, "
+                f"mean return {float(np.mean(self.episode_returns)):.2f})")
+
     # ------------------------------------------------------------------ views
     @property
     def n_episodes(self) -> int:
