@@ -17,6 +17,8 @@ REPORT_FILE = "report.md"
 # Imitation reports: besides the final evaluation, the mean of this many last learning-curve points
 # (an adversarial learner's return swings from one evaluation to the next) and the best point.
 LAST_EVALUATIONS = 5
+# Imitation reports: the fraction of the expert's return from which a later drop counts as a collapse.
+COLLAPSE_CHECK_FRACTION = 0.9
 PROTOCOL_TEXT = {
     SINGLE_THREAD: "single-thread: every run had its own process with one thread (OMP/MKL/TF intra- and inter-op "
                    "pools = 1, `torch.set_num_threads(1)`, SB3's in-process `DummyVecEnv`); runs shared the machine",
@@ -255,20 +257,28 @@ def env_cost_lines(label: str, reference: str, ours: list[dict[str, Any]], their
 def expert_fractions(libraries: dict[str, list[dict[str, Any]]], expert: float, random: float) -> list[str]:
     """Fractions of the expert's return, (return - random) / (expert - random), per library (mean +- std
     over runs): of the final evaluation, of the mean of the last ``LAST_EVALUATIONS`` learning-curve
-    points, and of the best point (GAIL's return swings between evaluations)."""
+    points, and of the best point (GAIL's return swings between evaluations); then, run by run in
+    seed order, the lowest evaluation from the first one at ``COLLAPSE_CHECK_FRACTION`` of the
+    expert on (a run that reached the expert's level and then lost it shows there)."""
     if expert == random:
         return []
-    lines = [f"| library | fraction of expert: final | mean of last {LAST_EVALUATIONS} evaluations | best evaluation |",
-             "|---|---|---|---|"]
+    lines = [f"| library | fraction of expert: final | mean of last {LAST_EVALUATIONS} evaluations | best evaluation "
+             f"| lowest evaluation after first reaching {COLLAPSE_CHECK_FRACTION} (each run) |",
+             "|---|---|---|---|---|"]
     for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
-        runs = libraries[library]
-        curves = [r["curve"]["mean"] for r in runs if r["curve"]["mean"]]
-        columns = [_finals(runs), np.array([np.mean(c[-LAST_EVALUATIONS:]) for c in curves]),
+        runs = sorted(libraries[library], key=lambda r: r["key"]["seed"])
+        curves = [(np.asarray(r["curve"]["mean"]) - random) / (expert - random) for r in runs if r["curve"]["mean"]]
+        columns = [(_finals(runs) - random) / (expert - random), np.array([np.mean(c[-LAST_EVALUATIONS:]) for c in curves]),
                    np.array([np.max(c) for c in curves])]
-        cells = [f"{f.mean():.2f} +- {f.std():.2f}" if f.size else "n/a"
-                 for f in ((values - random) / (expert - random) for values in columns)]
+        cells = [f"{f.mean():.2f} +- {f.std():.2f}" if f.size else "n/a" for f in columns]
+        cells.append(", ".join(_lowest_after_reaching(c, COLLAPSE_CHECK_FRACTION) for c in curves) or "n/a")
         lines.append(f"| {display_label(library, runs)} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _lowest_after_reaching(fractions: np.ndarray, level: float) -> str:
+    reached = np.flatnonzero(fractions >= level)
+    return f"{fractions[reached[0]:].min():.2f}" if reached.size else "never reached"
 
 
 def reached_threshold(target: float | None, random_finals: np.ndarray | None) -> float | None:

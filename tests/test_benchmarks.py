@@ -502,8 +502,14 @@ def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations
     run = _fake_record(spec, 80.0, 1.0, 1.0)
     run["curve"]["mean"] = [0.0, 100.0, 40.0, 60.0, 20.0, 60.0, 20.0]  # the last 5 average 40
     lines = report.expert_fractions({"ours": [run]}, expert=120.0, random=20.0)
-    assert lines[0].startswith("| library | fraction of expert: final | mean of last 5 evaluations | best evaluation |")
-    assert lines[2].endswith("| 0.60 +- 0.00 | 0.20 +- 0.00 | 0.80 +- 0.00 |")
+    assert lines[0].startswith("| library | fraction of expert: final | mean of last 5 evaluations | best evaluation "
+                               "| lowest evaluation after first reaching 0.9 (each run) |")
+    assert lines[2].endswith("| 0.60 +- 0.00 | 0.20 +- 0.00 | 0.80 +- 0.00 | never reached |")
+    # Runs in seed order; from the first evaluation at 0.9 of the expert on, the lowest one.
+    other = _fake_record(config.parse_config(tiny_config(seeds=[1])).runs[0], 80.0, 1.0, 1.0)
+    other["curve"]["mean"] = [0.0, 60.0, 110.0, 120.0, 90.0, 118.0]  # 0.4 before 0.9 does not count
+    lines = report.expert_fractions({"ours": [other, run]}, expert=120.0, random=20.0)
+    assert lines[2].endswith("| never reached, 0.70 |")  # seed 0 first
 
 
 @pytest.mark.bench
