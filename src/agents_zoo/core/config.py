@@ -138,9 +138,10 @@ class AgentConfig(Config):
     policy_hidden_sizes: tuple[int, ...] = field((64, 64), doc="hidden layer sizes of the MLP networks")
     activation: str = field("tanh", doc="activation of the MLP hidden layers: tanh or relu")
     detect_nonfinite: bool = field(False, doc="stop with the step number if an observation or reward is NaN/inf")
-    compute_dtype: str = field("float32", doc="math of image (Nature CNN) networks: float32; bfloat16 (float32 weights, "
-                                              "heads and losses, bf16 convolutions: for CPUs with AVX512_BF16/AMX and "
-                                              "Ampere+ GPUs); auto: bfloat16 where the hardware has it")
+    compute_dtype: str = field("auto", doc="math of image (Nature CNN) networks: auto (default): bfloat16 where the "
+                                           "hardware has native bf16, else float32; bfloat16 (float32 weights, heads "
+                                           "and losses, bf16 convolutions: for CPUs with AVX512_BF16/AMX and Ampere+ "
+                                           "GPUs); float32")
 
     ACTIVATIONS: ClassVar[tuple[str, ...]] = ("tanh", "relu", "elu", "gelu")
     COMPUTE_DTYPES: ClassVar[tuple[str, ...]] = ("float32", "bfloat16", "auto")
