@@ -43,6 +43,8 @@ SB3_DIRECT = {
             "target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps"),
 }
 SB3_POLICY_KWARGS = ("log_std_init", "ortho_init", "full_std", "use_expln", "squash_output")
+# Ours' A2C flag for TF 1's RMSprop; SB3 takes it as an optimizer class (RL-Zoo's Atari A2C spelling).
+SB3_OPTIMIZER_KEYS = {"a2c": ("rms_prop_tf_like",)}
 # imitation's GAIL: these go to GAIL(...) itself (allow_variable_horizon under the same name).
 GAIL_ADVERSARIAL = ("demo_batch_size", "gen_replay_buffer_capacity", "n_disc_updates_per_round", "allow_variable_horizon")
 # GAIL's generator, as ours composes it: ``learner`` names the SB3 class (gen_algo), whose settings
@@ -65,7 +67,7 @@ def reference_keys(algo: str, learner: str = "ppo") -> tuple[str, ...]:
     """The config keys the reference library takes for ``algo`` (GAIL: with that ``learner``)."""
     if algo == "gail":
         return SHARED_KEYS + SB3_DIRECT[learner] + SB3_POLICY_KWARGS + GAIL_ADVERSARIAL + GAIL_OWN
-    return SHARED_KEYS + SB3_DIRECT.get(algo, ()) + SB3_POLICY_KWARGS
+    return SHARED_KEYS + SB3_DIRECT.get(algo, ()) + SB3_OPTIMIZER_KEYS.get(algo, ()) + SB3_POLICY_KWARGS
 
 
 def gail_learner(hyperparameters: dict[str, Any]) -> str:
@@ -248,6 +250,13 @@ def to_sb3(algo: str, hyperparameters: dict[str, Any],
             kwargs[key] = start if kind == "constant" else LinearSchedule(start)
         elif key in SB3_POLICY_KWARGS:
             policy_kwargs[key] = value
+        elif key == "rms_prop_tf_like" and algo == "a2c":
+            if value:  # RL-Zoo's a2c.yml atari: policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))
+                from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+
+                policy_kwargs["optimizer_class"] = RMSpropTFLike
+                policy_kwargs["optimizer_kwargs"] = dict(alpha=0.99, eps=hyperparameters.get("rms_prop_eps", 1e-5),
+                                                         weight_decay=0)
         elif key in GAIL_ADVERSARIAL:
             settings["gail"][key] = value
         elif key in direct or key in ("gamma", "max_grad_norm"):
@@ -280,6 +289,8 @@ def mapping_table_markdown() -> str:
     for algo, keys in SB3_DIRECT.items():
         lines.append(f"| {algo}: {', '.join(f'`{k}`' for k in keys)} | same names | same names | passed through |")
     lines.append(f"| {', '.join(f'`{k}`' for k in SB3_POLICY_KWARGS)} | same names | `policy_kwargs.<name>` | |")
+    lines.append("| a2c: `rms_prop_tf_like` | same name | `policy_kwargs.optimizer_class=RMSpropTFLike`, "
+                 "`optimizer_kwargs=dict(alpha=0.99, eps=rms_prop_eps)` | TF 1's RMSprop, as RL-Zoo's Atari A2C |")
     lines.append(f"| gail: {', '.join(f'`{k}`' for k in GAIL_ADVERSARIAL)} | same names | "
                  "`imitation.algorithms.adversarial.gail.GAIL(...)` | |")
     lines.append("| gail: `learner` (ppo, a2c), `learner_kwargs` | same names | `GAIL(gen_algo=PPO / A2C(...))` with "

@@ -198,6 +198,18 @@ def test_one_config_becomes_both_libraries_arguments():
     assert "n_envs" not in kwargs
 
 
+def test_tf_like_rmsprop_is_rl_zoos_optimizer_class_for_sb3():
+    """RL-Zoo's Atari A2C: policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))."""
+    hyperparameters = {"n_envs": 16, "rms_prop_eps": 1e-5, "rms_prop_tf_like": True}
+    translate.check_hyperparameters("a2c", "sb3", hyperparameters)
+    assert translate.to_ours("a2c", hyperparameters)["rms_prop_tf_like"] is True
+    pytest.importorskip("stable_baselines3")
+    kwargs, _ = translate.to_sb3("a2c", hyperparameters)
+    assert kwargs["policy_kwargs"]["optimizer_class"].__name__ == "RMSpropTFLike"
+    assert kwargs["policy_kwargs"]["optimizer_kwargs"] == {"alpha": 0.99, "eps": 1e-5, "weight_decay": 0}
+    assert "optimizer_class" not in translate.to_sb3("a2c", {"rms_prop_tf_like": False})[0].get("policy_kwargs", {})
+
+
 def test_whole_machine_sb3_steps_its_envs_in_subprocesses():
     _, single = translate.to_sb3("ppo", {"n_envs": 8})
     _, whole = translate.to_sb3("ppo", {"n_envs": 8}, "whole-machine")

@@ -55,19 +55,27 @@ def test_gae_matches_sb3_with_terminations_and_truncations(gae_lambda):
 
 
 # ----------------------------------------------------------------------------- optimizers == torch
-@pytest.mark.parametrize("kind", ["adam", "rmsprop", "compiled rmsprop"])
+@pytest.mark.parametrize("kind", ["adam", "rmsprop", "compiled rmsprop", "tf-like rmsprop",
+                                  "compiled tf-like rmsprop"])
 def test_torch_style_optimizer_matches_torch(kind, monkeypatch):
+    """Each form against its reference: torch's Adam and RMSprop, and SB3's RMSpropTFLike (TF 1's
+    RMSprop, which RL-Zoo's Atari A2C uses) for ``rms_prop_tf_like``."""
     torch = pytest.importorskip("torch")
-    if kind == "compiled rmsprop":  # the XLA path that large networks (the Nature CNN) take
+    if kind.startswith("compiled"):  # the XLA path that large networks (the Nature CNN) take
         monkeypatch.setattr(TorchStyleOptimizer, "COMPILED_RMSPROP_MIN_PARAMETERS", 12)
+    tf_like = "tf-like" in kind
     rng = np.random.default_rng(1)
     initial = rng.normal(size=(3, 4)).astype(np.float32)
     variable = tf.Variable(initial)
-    optimizer = TorchStyleOptimizer([variable], kind.split()[-1], epsilon=1e-5)
-    assert optimizer.compiled_rmsprop == (kind == "compiled rmsprop")
+    optimizer = TorchStyleOptimizer([variable], kind.split()[-1], epsilon=1e-5, rms_prop_tf_like=tf_like)
+    assert optimizer.compiled_rmsprop == kind.startswith("compiled")
     reference = torch.tensor(initial, requires_grad=True)
-    torch_optimizer = (torch.optim.Adam([reference], lr=1e-2, eps=1e-5) if kind == "adam"
-                       else torch.optim.RMSprop([reference], lr=1e-2, alpha=0.99, eps=1e-5))
+    if tf_like:
+        rmsprop_tf_like = pytest.importorskip("stable_baselines3.common.sb2_compat.rmsprop_tf_like")
+        torch_optimizer = rmsprop_tf_like.RMSpropTFLike([reference], lr=1e-2, alpha=0.99, eps=1e-5)
+    else:
+        torch_optimizer = (torch.optim.Adam([reference], lr=1e-2, eps=1e-5) if kind == "adam"
+                           else torch.optim.RMSprop([reference], lr=1e-2, alpha=0.99, eps=1e-5))
     step = tf.function(lambda g: optimizer.apply([g], [variable], tf.constant(1e-2)))
     for i in range(12):
         gradient = (rng.normal(size=(3, 4)) * (1e-3 if i % 2 else 1.0)).astype(np.float32)  # eps matters at 1e-3
@@ -75,6 +83,20 @@ def test_torch_style_optimizer_matches_torch(kind, monkeypatch):
         reference.grad = torch.tensor(gradient)
         torch_optimizer.step()
     np.testing.assert_allclose(variable.numpy(), reference.detach().numpy(), atol=1e-6)
+
+
+def test_tf_like_rmsprop_first_step_by_hand():
+    """TF 1's RMSprop from its accumulator of ones: v = 0.99 + 0.01 g^2, p -= lr g / sqrt(v + eps)."""
+    variable = tf.Variable([1.0, -2.0])
+    optimizer = TorchStyleOptimizer([variable], "rmsprop", epsilon=1e-5, rms_prop_tf_like=True)
+    np.testing.assert_array_equal(optimizer.second_moments[0].numpy(), [1.0, 1.0])
+    gradient = np.array([3.0, -0.5], np.float32)
+    optimizer.apply([tf.constant(gradient)], [variable], tf.constant(0.1))
+    square = 0.99 + 0.01 * gradient.astype(np.float64) ** 2
+    expected = np.array([1.0, -2.0]) - 0.1 * gradient / np.sqrt(square + 1e-5)
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="rms_prop_tf_like is a form of RMSprop; the optimizer kind is 'adam'"):
+        TorchStyleOptimizer([variable], "adam", epsilon=1e-5, rms_prop_tf_like=True)
 
 
 def test_keras_epsilon_placement_matches_keras_adam():
@@ -108,12 +130,17 @@ def test_explained_variance():
     (PPOConfig, "clip_range_vf", -0.2), (PPOConfig, "target_kl", 0.0), (PPOConfig, "max_grad_norm", 0.0),
     (PPOConfig, "ent_coef", -0.01), (PPOConfig, "vf_coef", -1.0), (A2CConfig, "rms_prop_eps", 0.0),
     (PPOConfig, "learning_rate_schedule", "cosine"), (PPOConfig, "clip_range_schedule", "exp"),
-    (PPOConfig, "learning_rate", float("nan")),
+    (PPOConfig, "learning_rate", float("nan")), (A2CConfig, "rms_prop_tf_like", "yes"),
 ])
 def test_invalid_hyperparameters_name_field_and_value(config_class, field, value):
     with pytest.raises(ValueError, match=field) as error:
         config_class(**{field: value})
     assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+def test_tf_like_rmsprop_needs_rmsprop():
+    with pytest.raises(ValueError, match="rms_prop_tf_like=True needs use_rms_prop=True"):
+        A2CConfig(rms_prop_tf_like=True, use_rms_prop=False)
 
 
 def test_batch_larger_than_rollout_is_refused():

@@ -7,6 +7,7 @@ One gradient step per rollout of ``n_steps * n_envs`` transitions on
 ``-mean(A * log pi) - ent_coef * mean(H) + vf_coef * mean((R - V)^2)``, where R and A come from
 GAE (``gae_lambda=1``, SB3's default, gives the classic bootstrapped n-step returns). RMSprop
 with PyTorch's formula (alpha 0.99, eps ``rms_prop_eps`` outside the square root) like SB3;
+``rms_prop_tf_like=True`` is TF 1's (SB3's ``RMSpropTFLike``, which RL-Zoo's Atari settings use);
 ``use_rms_prop=False`` switches to Adam (eps 1e-5). Names and defaults are SB3's (the same from 2.2.1 through 2.9.2); see
 ``onpolicy.py`` for the mapping table and the ``reward_fn`` hook.
 """
@@ -35,11 +36,17 @@ class A2CConfig(OnPolicyConfig):
     normalize_advantage: bool = field(False, doc="standardize advantages over the rollout")
     use_rms_prop: bool = field(True, doc="RMSprop (alpha 0.99) as in SB3/the A3C paper; false: Adam")
     rms_prop_eps: float = field(1e-5, doc="RMSprop epsilon, added to sqrt(v) as in PyTorch")
+    rms_prop_tf_like: bool = field(False, doc="TF 1's RMSprop (SB3's RMSpropTFLike, RL-Zoo's Atari A2C): "
+                                              "v starts at 1, epsilon inside the square root")
 
     def validate(self) -> None:
         super().validate()
         check_bool(self, "use_rms_prop")
         check_positive(self, "rms_prop_eps")
+        check_bool(self, "rms_prop_tf_like")
+        if self.rms_prop_tf_like and not self.use_rms_prop:
+            raise ValueError("rms_prop_tf_like=True needs use_rms_prop=True (it is a form of RMSprop; "
+                             "use_rms_prop=False selects Adam)")
 
 
 class A2CLoss(NamedTuple):
@@ -74,7 +81,7 @@ class A2C(OnPolicyAgent):
     def _make_optimizer(self) -> TorchStyleOptimizer:
         if self.config.use_rms_prop:
             return TorchStyleOptimizer(self.policy.trainable_variables, "rmsprop", epsilon=self.config.rms_prop_eps,
-                                       rms_alpha=0.99)
+                                       rms_alpha=0.99, rms_prop_tf_like=self.config.rms_prop_tf_like)
         return TorchStyleOptimizer(self.policy.trainable_variables, "adam", epsilon=1e-5)
 
     def _train(self) -> dict[str, float]:

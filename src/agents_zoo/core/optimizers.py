@@ -22,6 +22,12 @@ class TorchStyleOptimizer(tf.Module):
     Adam (Kingma & Ba 2015, Alg. 1): p -= lr * m_hat / (sqrt(v_hat) + eps); with
     ``torch_epsilon=False``, Keras' p -= lr * m_hat / (sqrt(v) + eps) instead.
     RMSprop (torch, non-centered): v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v) + eps).
+    With ``rms_prop_tf_like=True``, TF 1's RMSprop, the one the A2C Atari results of OpenAI
+    Baselines, Stable Baselines 2 and RL-Zoo (SB3's ``RMSpropTFLike``) were obtained with:
+    v starts at 1 instead of 0 and p -= lr * g / sqrt(v + eps), epsilon inside the root. The
+    first steps then move by ~lr * g instead of ~10 * lr * sign(g) (torch's v starts at 0). SB3's
+    A2C documentation recommends RMSpropTFLike when training is unstable or to match Stable
+    Baselines 2's A2C.
     Plain ``tf.Variable`` slots, so ``apply`` runs inside a compiled ``tf.while_loop``.
     """
 
@@ -29,14 +35,19 @@ class TorchStyleOptimizer(tf.Module):
     """RMSprop runs as one XLA pass per variable from this many parameters on (``_rmsprop``)."""
 
     def __init__(self, variables: Sequence[tf.Variable], kind: str, epsilon: float,
-                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999), torch_epsilon: bool = True):
+                 rms_alpha: float = 0.99, betas: tuple[float, float] = (0.9, 0.999), torch_epsilon: bool = True,
+                 rms_prop_tf_like: bool = False):
         super().__init__(name=f"{kind}_optimizer")
         if kind not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
+        if rms_prop_tf_like and kind != "rmsprop":
+            raise ValueError(f"rms_prop_tf_like is a form of RMSprop; the optimizer kind is {kind!r}")
         self.kind, self.epsilon, self.rms_alpha, self.betas = kind, epsilon, rms_alpha, betas
         self.torch_epsilon = torch_epsilon
+        self.rms_prop_tf_like = rms_prop_tf_like
         self.iterations = tf.Variable(0.0, trainable=False, name="iterations")
-        self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        start = tf.ones_like if rms_prop_tf_like else tf.zeros_like
+        self.second_moments = [tf.Variable(start(v), trainable=False) for v in variables]
         self.first_moments = ([tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
                               if kind == "adam" else [])
         self.compiled_rmsprop = kind == "rmsprop" and sum(v.shape.num_elements() for v in self.second_moments) >= \
@@ -67,7 +78,8 @@ class TorchStyleOptimizer(tf.Module):
     def _rmsprop(self, gradients: Sequence[tf.Tensor], variables: Sequence[tf.Variable], learning_rate: tf.Tensor) -> None:
         for g, v, square in zip(gradients, variables, self.second_moments):
             square.assign(self.rms_alpha * square + (1.0 - self.rms_alpha) * tf.square(g))
-            v.assign_sub(learning_rate * g / (tf.sqrt(square) + self.epsilon))
+            denominator = tf.sqrt(square + self.epsilon) if self.rms_prop_tf_like else tf.sqrt(square) + self.epsilon
+            v.assign_sub(learning_rate * g / denominator)
 
     @tf.function(jit_compile=True)
     def _compiled_rmsprop(self, gradients: list[tf.Tensor], variables: list[tf.Variable],
