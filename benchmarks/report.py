@@ -165,7 +165,7 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     budget = first["key"]["budget"]
     lines = [f"## {algo.upper()} on {env} ({budget:,} steps, {protocol})", ""]
     target, target_source = _target_return(libraries, algo)
-    normalizable = random_finals is not None and target is not None and target != float(np.mean(random_finals))
+    normalizable = beats_random(target, random_finals)
     header = "| library | runs | return mean +- std | IQM [95% CI] |"
     header += " normalized IQM [95% CI] |" if normalizable else ""
     header += " steps/s mean +- std | CPU steps/s | train time (s) | peak memory (MiB) |"
@@ -281,12 +281,22 @@ def _lowest_after_reaching(fractions: np.ndarray, level: float) -> str:
     return f"{fractions[reached[0]:].min():.2f}" if reached.size else "never reached"
 
 
+def beats_random(target: float | None, random_finals: np.ndarray | None) -> bool:
+    """Whether a target sits above the random agent's mean return. A target at or below it (the
+    reference library's mean when that did not learn) makes normalized scores and time-to-threshold
+    meaningless: an untrained policy already meets it."""
+    return target is not None and random_finals is not None and random_finals.size > 0 \
+        and target > float(np.mean(random_finals))
+
+
 def reached_threshold(target: float | None, random_finals: np.ndarray | None) -> float | None:
     """95% of the way from the random agent's return to the target (95% of the target when it is positive
-    and no random baseline ran); None without a target."""
+    and no random baseline ran); None without a target, or with one the random agent already meets."""
     if target is None:
         return None
     if random_finals is not None and random_finals.size:
+        if not beats_random(target, random_finals):
+            return None
         random_mean = float(np.mean(random_finals))
         return round(random_mean + 0.95 * (target - random_mean), 1)
     return round(0.95 * target, 1) if target > 0 else None

@@ -453,6 +453,21 @@ def test_report_gives_the_env_cost_and_the_learners_ratio(tmp_path):
     assert "(CPU-time steps/s without the env's time: the learners) = 4.00 [4.00, 4.00]" in text
 
 
+@pytest.mark.parametrize("reference_final, meaningful", [(8.0, False), (400.0, True)])
+def test_a_target_the_random_agent_meets_gets_no_normalized_score_or_threshold(tmp_path, reference_final, meaningful):
+    """With no target_return the reference's mean is the target; where the reference learned nothing
+    (at or below the random agent) a normalized score and a time-to-threshold would say nothing."""
+    data = tiny_config(random_baseline=True)
+    data["experiments"][0].pop("target_return", None)
+    sweep = config.parse_config(data)
+    finals = {"random": 10.0, "ours": 9.0, "sb3": reference_final}
+    records = [_fake_record(spec, finals[spec.library if spec.algo != "random" else "random"], 1000.0, 1000.0)
+               for spec in sweep.runs]
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+    assert ("normalized IQM" in text) == meaningful
+    assert ("runs reaching" in text) == meaningful
+
+
 def test_report_draws_the_gail_discriminator_from_the_records_that_kept_it(tmp_path):
     sweep = config.parse_config(tiny_config(random_baseline=False))
     records = []
