@@ -250,7 +250,7 @@ def to_sb3(algo: str, hyperparameters: dict[str, Any],
             kwargs[key] = start if kind == "constant" else LinearSchedule(start)
         elif key in SB3_POLICY_KWARGS:
             policy_kwargs[key] = value
-        elif key == "rms_prop_tf_like" and algo == "a2c":
+        elif key in SB3_OPTIMIZER_KEYS.get(algo, ()):  # rms_prop_tf_like, the one such key
             if value:  # RL-Zoo's a2c.yml atari: policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))
                 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
