@@ -174,7 +174,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
         if resumed is not None:
             env = normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), env)
         else:
-            env = normalizer = VecNormalize(env)
+            env = normalizer = VecNormalize(env, **settings["vec_normalize"])
     algorithm_class = {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[spec.algo]
     policy = "CnnPolicy" if len(env.observation_space.shape) == 3 else "MlpPolicy"
     if resumed is None:

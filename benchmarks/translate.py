@@ -30,8 +30,8 @@ SHARED_ROWS = [
     ("clip_range (ppo)", "clip_range (+ clip_range_schedule)", "clip_range", "same as learning_rate"),
     ("gamma", "gamma", "gamma", ""),
     ("max_grad_norm", "max_grad_norm", "max_grad_norm", ""),
-    ("normalize", "normalize_observation + normalize_reward", "VecNormalize(norm_obs, norm_reward)",
-     "RL-Zoo's normalize: true"),
+    ("normalize", "normalize_observation + normalize_reward", "VecNormalize(norm_obs, norm_reward, gamma=gamma)",
+     "RL-Zoo's normalize: true; the returns that scale rewards are discounted with the algorithm's gamma"),
 ]
 # Keyword arguments passed straight to the SB3 constructor under the same name.
 SB3_DIRECT = {
@@ -265,6 +265,10 @@ def to_sb3(algo: str, hyperparameters: dict[str, Any],
             raise ValueError(f"{key!r} has no SB3 equivalent for {algo}")
     if policy_kwargs:
         kwargs["policy_kwargs"] = policy_kwargs
+    if settings["normalize"]:
+        # As RL-Zoo's ExperimentManager ("use the same discount factor as for the algorithm"), and as
+        # ours, whose reward scaling discounts with the agent's gamma; VecNormalize's own default is 0.99.
+        settings["vec_normalize"] = {"gamma": kwargs.get("gamma", 0.99)}
     return kwargs, settings
 
 

@@ -195,7 +195,19 @@ def test_one_config_becomes_both_libraries_arguments():
     assert kwargs["policy_kwargs"]["net_arch"] == [256, 256]
     assert kwargs["policy_kwargs"]["activation_fn"].__name__ == "ReLU"
     assert settings["n_envs"] == 8 and settings["normalize"] is True
+    assert settings["vec_normalize"] == {"gamma": 0.99}  # SB3's default gamma, as ours
     assert "n_envs" not in kwargs
+
+
+def test_vec_normalize_scales_rewards_with_the_algorithms_gamma():
+    """RL-Zoo gives VecNormalize the algorithm's gamma; ours discounts its reward scaling with its
+    own gamma, so the reference must too (VecNormalize's default, 0.99, is another setting)."""
+    _, settings = translate.to_sb3("a2c", {"gamma": 0.9, "normalize": True})
+    assert settings["vec_normalize"] == {"gamma": 0.9}
+    _, settings = translate.to_sb3("gail", {"gamma": 0.95, "normalize": True})
+    assert settings["vec_normalize"] == {"gamma": 0.95}
+    _, settings = translate.to_sb3("a2c", {"gamma": 0.9})
+    assert "vec_normalize" not in settings
 
 
 def test_tf_like_rmsprop_is_rl_zoos_optimizer_class_for_sb3():
