@@ -159,7 +159,8 @@ class RunCheckpoints:
     A checkpoint is written into a hidden temporary folder and renamed into place (atomic on
     POSIX), then older ones are removed, so a kill at any moment leaves the last complete one.
     Each holds the library's own save of the model (ours: our archive with the replay buffer and
-    env state; SB3: its zip, replay buffer and VecNormalize statistics) and ``curve.json``, the
+    env state; SB3: its zip, replay buffer and VecNormalize statistics; imitation: its generator's
+    zip and the adversarial state, ``trainers.train_imitation``) and ``curve.json``, the
     learning curve and clocks up to that step.
     """
 

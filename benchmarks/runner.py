@@ -109,7 +109,7 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
     a ``logs`` folder in the current directory)."""
     started = time.perf_counter()
     checkpoints = RunCheckpoints(checkpoint_folder, spec.checkpoint_every)
-    resumed = checkpoints.latest() if spec.library != "imitation" else None
+    resumed = checkpoints.latest()
     from agents_zoo.core.envs import check_env_id
 
     check_env_id(spec.env)  # seals/... ids register when their package is imported

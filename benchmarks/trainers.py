@@ -236,8 +236,46 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     return recorder, act, int(model.num_timesteps), described
 
 
+def whole_budget_progress(algorithm_class: type, budget: int) -> type:
+    """``algorithm_class`` with its schedules' progress counted over the run's whole ``budget``.
+
+    imitation's GAIL calls the generator's ``learn(gen_train_timesteps, reset_num_timesteps=False)``
+    once per round, and SB3 counts ``progress_remaining`` over each call: it reaches 0 at the end of
+    every round's rollout, just before the update, so a ``lin_x`` learning rate or clip range would
+    be 0 at every update. Ours anneals over the whole ``learn`` budget; this makes SB3 do the same.
+    """
+
+    class WholeBudgetProgress(algorithm_class):  # type: ignore[misc, valid-type]
+        def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+            super()._update_current_progress_remaining(num_timesteps, budget)
+
+    WholeBudgetProgress.__name__ = WholeBudgetProgress.__qualname__ = algorithm_class.__name__
+    return WholeBudgetProgress
+
+
+class RoundClock(SB3Clock):
+    """imitation's GAIL, read by our checkpoint callback: the end of a round (the generator and the
+    discriminator both updated) is a safe point, so a due checkpoint is written there and then."""
+
+    checkpoint_between_rollouts_only = False
+
+
+# What imitation's generator replay buffer holds that its discriminator reads (its ``infos`` are not).
+GENERATOR_SAMPLE_FIELDS = ("obs", "acts", "next_obs", "dones")
+
+
 def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
-    """imitation's GAIL trainer has no save of its whole state: its runs restart from step 0."""
+    """imitation's GAIL with the settings ours runs, checkpointed at round ends so a cut run resumes.
+
+    * ``normalize``: a VecNormalize (with the learner's gamma) wraps imitation's reward wrapper, so
+      the generator learns from normalized observations and discriminator rewards while the
+      discriminator sees raw observations, as the demonstrations are; ours is built the same way.
+    * ``lin_x`` schedules anneal over the whole budget (``whole_budget_progress``).
+    * A checkpoint holds the generator (SB3's save), the VecNormalize statistics, the reward net and
+      its optimizer, the trainer's counters, the generator replay buffer and the RNG states. The
+      envs restart their episodes on resume, as an SB3 run's do, and the expert batches start a
+      fresh shuffle.
+    """
     import numpy as np
     import torch
 
@@ -248,15 +286,20 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env
     from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.vec_env import VecNormalize
 
     from benchmarks import translate
 
     kwargs, settings = translate.to_sb3("gail", spec.hyperparameters, spec.protocol)
-    learner_class = {"ppo": PPO, "a2c": A2C}[settings["learner"]]
+    learner_class = whole_budget_progress({"ppo": PPO, "a2c": A2C}[settings["learner"]], spec.budget)
     rng = np.random.default_rng(spec.seed)
     env = make_vec_env(spec.env, rng=rng, n_envs=settings["n_envs"], env_make_kwargs=spec.env_kwargs or None,
                        parallel=settings["vec_env"] == "SubprocVecEnv")
-    learner = learner_class("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    resumed = checkpoints.latest()
+    if resumed is None:
+        learner = learner_class("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
+    else:
+        learner = learner_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
     reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm,
                                 **settings["reward_net"])
     adversarial = {"demo_batch_size": 1024, "gen_replay_buffer_capacity": 512, "n_disc_updates_per_round": 8,
@@ -267,15 +310,65 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     quiet = imitation_logger.configure(folder=log_folder / "imitation", format_strs=[])
     trainer = GAIL(demonstrations=to_trajectories(run_demonstrations(spec)), venv=env, gen_algo=learner, reward_net=reward_net,
                    custom_logger=quiet, **adversarial)
+    normalizer = None
+    if settings["normalize"]:
+        if resumed is not None:
+            normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), trainer.venv_train)
+        else:
+            normalizer = VecNormalize(trainer.venv_train, **settings["vec_normalize"])
+        trainer.venv_train = normalizer
+        learner.set_env(normalizer)
+    samples = trainer._gen_replay_buffer._buffer  # imitation has no public access to its replay buffer
 
     def act(obs: Any) -> Any:
+        if normalizer is not None:
+            obs = normalizer.normalize_obs(obs)
         return learner.predict(obs, deterministic=True)[0]
 
+    def save_model(folder: Path) -> None:
+        learner.save(str(folder / "model.zip"))
+        if normalizer is not None:
+            normalizer.save(str(folder / "vecnormalize.pkl"))
+        torch.save({"reward_net": reward_net.state_dict(), "disc_optimizer": trainer._disc_opt.state_dict(),
+                    "torch_rng": torch.get_rng_state()}, folder / "adversarial.pt")
+        numpy_rng = np.random.get_state()
+        np.savez(folder / "adversarial.npz", counters=np.array([trainer._global_step, trainer._disc_step,
+                                                                samples._idx, samples._n_data]),
+                 numpy_rng_keys=numpy_rng[1], numpy_rng_rest=np.array(numpy_rng[2:]),
+                 **{f"samples_{name}": samples._arrays[name] for name in GENERATOR_SAMPLE_FIELDS})
+
     recorder = CurveRecorder(spec, act)
-    recorder.start()
-    recorder.maybe_evaluate(0)
-    # imitation trains in rounds of gen_train_timesteps; its callback runs once per round.
-    trainer.train(spec.budget, callback=lambda round_number: recorder.maybe_evaluate(learner.num_timesteps))
+    if resumed is None:
+        recorder.start()
+        recorder.maybe_evaluate(0)
+    else:
+        state = torch.load(resumed[1] / "adversarial.pt")
+        reward_net.load_state_dict(state["reward_net"])
+        trainer._disc_opt.load_state_dict(state["disc_optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        with np.load(resumed[1] / "adversarial.npz") as arrays:
+            trainer._global_step, trainer._disc_step, samples._idx, samples._n_data = (
+                int(v) for v in arrays["counters"])
+            for name in GENERATOR_SAMPLE_FIELDS:
+                samples._arrays[name][...] = arrays[f"samples_{name}"]
+            rest = arrays["numpy_rng_rest"]
+            np.random.set_state(("MT19937", arrays["numpy_rng_keys"], int(rest[0]), int(rest[1]), float(rest[2])))
+        recorder.resume(RunCheckpoints.curve_state(resumed[1]))
+    checkpoint = checkpoints.callback(recorder, save_model) if checkpoints.every else None
+    if checkpoint is not None:
+        checkpoint.init_callback(RoundClock(learner))
+        checkpoint.on_training_start(0)
+
+    def end_of_round(round_number: int) -> None:
+        recorder.maybe_evaluate(learner.num_timesteps)
+        if checkpoint is not None:
+            checkpoint.on_step()
+
+    # imitation trains in rounds of gen_train_timesteps and calls back once per round; a resumed run
+    # plays the rounds the whole budget has left.
+    rounds_left = spec.budget // trainer.gen_train_timesteps - learner.num_timesteps // trainer.gen_train_timesteps
+    if rounds_left > 0:
+        trainer.train(rounds_left * trainer.gen_train_timesteps, callback=end_of_round)
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial,
                  "reward_net": {k: _describe(v) for k, v in settings["reward_net"].items()}}
     env.close()  # as for SB3

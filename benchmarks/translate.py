@@ -298,7 +298,9 @@ def mapping_table_markdown() -> str:
     lines.append(f"| gail: {', '.join(f'`{k}`' for k in GAIL_ADVERSARIAL)} | same names | "
                  "`imitation.algorithms.adversarial.gail.GAIL(...)` | |")
     lines.append("| gail: `learner` (ppo, a2c), `learner_kwargs` | same names | `GAIL(gen_algo=PPO / A2C(...))` with "
-                 "the learner_kwargs and the flat keys of that algorithm | a flat key is applied over learner_kwargs |")
+                 "the learner_kwargs and the flat keys of that algorithm | a flat key is applied over learner_kwargs; "
+                 "`lin_` schedules anneal over the whole budget on both sides (imitation calls learn() once per "
+                 "round); `normalize`: VecNormalize above imitation's reward wrapper |")
     lines.append("| gail: `disc_hidden_sizes`, `disc_activation` | same names | `BasicRewardNet(hid_sizes=..., "
                  "activation=...)` | imitation's default is (32, 32), ReLU, as ours |")
     lines.append("| experiment `demonstrations` | `make(\"gail\", demonstrations=...)` | `GAIL(demonstrations=to_trajectories(...))` "

@@ -650,6 +650,76 @@ def test_local_ray_gives_the_same_records_as_the_process_pool(tmp_path):
         assert ray[key]["threads"]["OMP_NUM_THREADS"] == "1"
 
 
+def test_imitations_generator_anneals_over_the_whole_budget_not_each_round():
+    """imitation calls the generator's learn() once per round; SB3 alone would count each call as a
+    whole run and train every round at progress 0 (a lin_x rate of 0). Ours anneals over the budget."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    from benchmarks.trainers import whole_budget_progress
+
+    budget, round_steps = 256, 64
+
+    def learner(algorithm_class):
+        return algorithm_class("MlpPolicy", "CartPole-v1", n_steps=round_steps, batch_size=64, n_epochs=1,
+                               learning_rate=translate.LinearSchedule(1e-3), seed=0, device="cpu")
+
+    annealed, plain = learner(whole_budget_progress(sb3.PPO, budget)), learner(sb3.PPO)
+    rates, plain_progress = [], []
+    for _ in range(budget // round_steps):
+        for model in (annealed, plain):
+            model.learn(round_steps, reset_num_timesteps=False)  # as imitation's train_gen
+        rates.append(annealed.lr_schedule(annealed._current_progress_remaining))
+        plain_progress.append(plain._current_progress_remaining)
+    assert rates == pytest.approx([1e-3 * (1 - steps / budget) for steps in (64, 128, 192, 256)])
+    assert plain_progress == [0.0] * 4
+    assert type(annealed).__name__ == "PPO"
+
+
+@pytest.mark.slow
+@pytest.mark.bench
+def test_an_imitation_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """imitation's GAIL checkpoints at round ends (generator, VecNormalize, reward net and optimizer,
+    counters, replay buffer, RNGs); a run given a longer budget continues from there, its curve too."""
+    from benchmarks import reference_envs, trainers
+
+    if not (reference_envs.environment_folder("imitation") / reference_envs.COMPLETE_MARKER).is_file():
+        pytest.skip("the imitation reference environment is not built (agents-zoo bench --config gail-quick builds it)")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "reference-envs").symlink_to(reference_envs.cache_root(), target_is_directory=True)
+    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(cache))
+    data = json.loads(config.resolve_config_path("gail").read_text())
+    experiment = data["experiments"][1]
+    assert experiment["env"] == "Pendulum-v1"
+    experiment.pop("variants")
+    experiment.update(budget=1024, seeds=[0], libraries=["imitation"],
+                      evaluation={"eval_every": 512, "n_eval_episodes": 1, "n_final_episodes": 1})
+    experiment["demonstrations"].update(expert_timesteps=2048, n_episodes=2)
+    experiment["hyperparameters"].update(n_envs=2, n_steps=128, n_epochs=1, learning_rate="lin_1e-3",
+                                         clip_range="lin_0.2", normalize=True, demo_batch_size=64)
+    data.update(experiments=[experiment], checkpoint_every=512, random_baseline=False)
+    (spec,) = config.parse_config(data).runs
+    trainers.ensure_demonstrations(spec.env, spec.demonstrations)
+    python, extra = reference_envs.interpreter_for("imitation")
+    checkpoints = tmp_path / "checkpoints"
+
+    def run(spec_json, name):
+        spec_path, result_path = tmp_path / f"{name}.json", tmp_path / f"{name}.result.json"
+        spec_path.write_text(json.dumps(spec_json))
+        completed = subprocess.run([python, "-m", "benchmarks.runner", str(spec_path), str(result_path), str(checkpoints)],
+                                   env={**os.environ, **extra}, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return json.loads(result_path.read_text())
+
+    first = run(spec.to_json(), "first")  # 4 rounds of 2 x 128 steps
+    assert first["resumed_from_step"] is None and first["num_timesteps"] == 1024
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-1024"]
+    assert first["library_arguments"]["vec_normalize"] == {"gamma": 0.9}
+    second = run({**spec.to_json(), "budget": 2048}, "second")
+    assert second["resumed_from_step"] == 1024 and second["num_timesteps"] == 2048
+    assert second["curve"]["steps"] == [0, 512, 1024, 1536, 2048]
+    assert second["curve"]["mean"][:3] == first["curve"]["mean"]  # the evaluations before the checkpoint
+
+
 @pytest.mark.slow
 @pytest.mark.bench
 def test_gail_sweep_shrunk_runs_both_variants_and_imitation(tmp_path, monkeypatch):
