@@ -650,6 +650,21 @@ def test_local_ray_gives_the_same_records_as_the_process_pool(tmp_path):
         assert ray[key]["threads"]["OMP_NUM_THREADS"] == "1"
 
 
+def shipped_gail_config_with_imitation(tmp_path, monkeypatch):
+    """The shipped gail config, for a test that runs imitation: skipped unless its reference
+    environment is built; tiny experts' episodes go to a cache in ``tmp_path``, not the user's
+    (the environment itself is shared)."""
+    from benchmarks import reference_envs
+
+    if not (reference_envs.environment_folder("imitation") / reference_envs.COMPLETE_MARKER).is_file():
+        pytest.skip("the imitation reference environment is not built (agents-zoo bench --config gail-quick builds it)")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "reference-envs").symlink_to(reference_envs.cache_root(), target_is_directory=True)
+    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(cache))
+    return json.loads(config.resolve_config_path("gail").read_text())
+
+
 def test_imitations_generator_anneals_over_the_whole_budget_not_each_round():
     """imitation calls the generator's learn() once per round; SB3 alone would count each call as a
     whole run and train every round at progress 0 (a lin_x rate of 0). Ours anneals over the budget."""
@@ -681,13 +696,7 @@ def test_an_imitation_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch
     counters, replay buffer, RNGs); a run given a longer budget continues from there, its curve too."""
     from benchmarks import reference_envs, trainers
 
-    if not (reference_envs.environment_folder("imitation") / reference_envs.COMPLETE_MARKER).is_file():
-        pytest.skip("the imitation reference environment is not built (agents-zoo bench --config gail-quick builds it)")
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "reference-envs").symlink_to(reference_envs.cache_root(), target_is_directory=True)
-    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(cache))
-    data = json.loads(config.resolve_config_path("gail").read_text())
+    data = shipped_gail_config_with_imitation(tmp_path, monkeypatch)
     experiment = data["experiments"][1]
     assert experiment["env"] == "Pendulum-v1"
     experiment.pop("variants")
@@ -727,15 +736,7 @@ def test_gail_sweep_shrunk_runs_both_variants_and_imitation(tmp_path, monkeypatc
     feed ours[matched], ours[tuned] and imitation (in its own environment, when it is built);
     the report gives each one's fraction of the expert's return."""
     pytest.importorskip("seals")
-    from benchmarks import reference_envs
-
-    if not (reference_envs.environment_folder("imitation") / reference_envs.COMPLETE_MARKER).is_file():
-        pytest.skip("the imitation reference environment is not built (agents-zoo bench --config gail-quick builds it)")
-    cache = tmp_path / "cache"  # the tiny expert's episodes stay out of the user's cache; the environment is shared
-    cache.mkdir()
-    (cache / "reference-envs").symlink_to(reference_envs.cache_root(), target_is_directory=True)
-    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(cache))
-    data = json.loads(config.resolve_config_path("gail").read_text())
+    data = shipped_gail_config_with_imitation(tmp_path, monkeypatch)
     experiment = data["experiments"][0]
     assert experiment["env"] == "seals/CartPole-v0"
     experiment.update(budget=1024, seeds=[0], evaluation={"eval_every": 512, "n_eval_episodes": 2, "n_final_episodes": 3})
