@@ -142,6 +142,21 @@ def discriminator_diagnostics(agent: Any) -> dict[str, float]:
     return latest
 
 
+VEC_NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+def sb3_vec_normalize(venv: Any, settings: dict[str, Any], resumed: tuple[int, Path] | None) -> Any:
+    """SB3's VecNormalize around ``venv`` where the run's ``normalize`` asks for it (None otherwise):
+    a resumed run's saved statistics, else fresh ones that discount with the algorithm's gamma."""
+    if not settings["normalize"]:
+        return None
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    if resumed is not None:
+        return VecNormalize.load(str(resumed[1] / VEC_NORMALIZE_FILE), venv)
+    return VecNormalize(venv, **settings["vec_normalize"])
+
+
 def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
     import torch
 
@@ -150,7 +165,6 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     from stable_baselines3.common import vec_env
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
 
     from benchmarks import translate
 
@@ -169,12 +183,9 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     env = make_vec_env(spec.env, n_envs=settings["n_envs"], seed=spec.seed, env_kwargs=spec.env_kwargs,
                        vec_env_cls=getattr(vec_env, settings["vec_env"]), wrapper_class=wrapper)
     resumed = checkpoints.latest()
-    normalizer = None
-    if settings["normalize"]:
-        if resumed is not None:
-            env = normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), env)
-        else:
-            env = normalizer = VecNormalize(env, **settings["vec_normalize"])
+    normalizer = sb3_vec_normalize(env, settings, resumed)
+    if normalizer is not None:
+        env = normalizer
     algorithm_class = {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[spec.algo]
     policy = "CnnPolicy" if len(env.observation_space.shape) == 3 else "MlpPolicy"
     if resumed is None:
@@ -198,7 +209,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
         if getattr(model, "replay_buffer", None) is not None:
             model.save_replay_buffer(str(folder / "replay.pkl"))
         if normalizer is not None:
-            normalizer.save(str(folder / "vecnormalize.pkl"))
+            normalizer.save(str(folder / VEC_NORMALIZE_FILE))
 
     checkpoint = checkpoints.callback(recorder, save_model) if checkpoints.every else None
 
@@ -286,7 +297,6 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env
     from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.vec_env import VecNormalize
 
     from benchmarks import translate
 
@@ -310,12 +320,8 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     quiet = imitation_logger.configure(folder=log_folder / "imitation", format_strs=[])
     trainer = GAIL(demonstrations=to_trajectories(run_demonstrations(spec)), venv=env, gen_algo=learner, reward_net=reward_net,
                    custom_logger=quiet, **adversarial)
-    normalizer = None
-    if settings["normalize"]:
-        if resumed is not None:
-            normalizer = VecNormalize.load(str(resumed[1] / "vecnormalize.pkl"), trainer.venv_train)
-        else:
-            normalizer = VecNormalize(trainer.venv_train, **settings["vec_normalize"])
+    normalizer = sb3_vec_normalize(trainer.venv_train, settings, resumed)
+    if normalizer is not None:
         trainer.venv_train = normalizer
         learner.set_env(normalizer)
     samples = trainer._gen_replay_buffer._buffer  # imitation has no public access to its replay buffer
@@ -328,7 +334,7 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     def save_model(folder: Path) -> None:
         learner.save(str(folder / "model.zip"))
         if normalizer is not None:
-            normalizer.save(str(folder / "vecnormalize.pkl"))
+            normalizer.save(str(folder / VEC_NORMALIZE_FILE))
         torch.save({"reward_net": reward_net.state_dict(), "disc_optimizer": trainer._disc_opt.state_dict(),
                     "torch_rng": torch.get_rng_state()}, folder / "adversarial.pt")
         numpy_rng = np.random.get_state()
