@@ -124,6 +124,9 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
             name = plot_discriminator(algo, env, protocol, libraries, output)
             if name is not None:
                 lines += [f"![discriminator of {algo} on {env}, {protocol}]({name})", ""]
+            name = plot_exploration_std(algo, env, protocol, libraries, output)
+            if name is not None:
+                lines += [f"![exploration std of {algo} on {env}, {protocol}]({name})", ""]
     if baselines:
         lines += ["### Random agent (normalization baseline)", "", "| env | runs | return mean +- std |", "|---|---|---|"]
         for env, finals in sorted(baselines.items()):
@@ -368,6 +371,42 @@ def _save_figure(figure: Any, title: str, kind: str, algo: str, env: str, protoc
     figure.savefig(output / name, dpi=100)
     pyplot.close(figure)
     return name
+
+
+def plot_exploration_std(algo: str, env: str, protocol: str, libraries: dict[str, list[dict[str, Any]]],
+                         output: Path) -> str | None:
+    """SB3's ``train/std`` (the mean of exp(log_std)) over training, one line per run beside its
+    return curve: a seed that levels off while its std collapses stopped exploring. None when no
+    run kept it (discrete actions, DQN, records older than the diagnostic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (returns, stds) = pyplot.subplots(1, 2, figsize=(11, 4))
+    drawn = False
+    for library, runs in sorted(libraries.items()):
+        for run in sorted(runs, key=lambda r: r["key"]["seed"]):
+            std = run["curve"].get("diagnostics", {}).get("train/std")
+            if not std:
+                continue
+            label = f"{display_label(library, runs)} seed {run['key']['seed']}"
+            steps = run["curve"]["steps"][:len(std)]
+            line, = stds.plot(steps, [np.nan if v is None else v for v in std], label=label)
+            returns.plot(run["curve"]["steps"], run["curve"]["mean"], color=line.get_color(), label=label)
+            drawn = True
+    if not drawn:
+        pyplot.close(figure)
+        return None
+    returns.set_ylabel("evaluation return (mean of the episodes)")
+    stds.set_ylabel("train/std: mean of exp(log_std)")
+    stds.set_yscale("log")
+    for axis in (returns, stds):
+        axis.set_xlabel("env steps")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return _save_figure(figure, f"{algo.upper()} on {env}: exploration per run ({protocol})", "exploration", algo,
+                        env, protocol, output)
 
 
 def plot_discriminator(algo: str, env: str, protocol: str, libraries: dict[str, list[dict[str, Any]]],

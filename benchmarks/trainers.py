@@ -99,8 +99,12 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     def act(obs: Any) -> Any:
         return agent.predict(obs, deterministic=True)[0]
 
-    recorder = CurveRecorder(spec, act, probe=(lambda: discriminator_diagnostics(agent)) if spec.algo == "gail" else None,
-                             env_timed=env_timed)
+    def probe() -> dict[str, float]:
+        policy = getattr(agent.learner if spec.algo == "gail" else agent, "policy", None)
+        found = exploration_std(policy.log_std_values() if hasattr(policy, "log_std_values") else None)
+        return {**found, **discriminator_diagnostics(agent)} if spec.algo == "gail" else found
+
+    recorder = CurveRecorder(spec, act, probe=probe, env_timed=env_timed)
     if spec.budget == 0:  # the random baseline: evaluated, never trained
         return recorder, act, 0, arguments
 
@@ -126,6 +130,23 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     return recorder, act, int(agent.num_timesteps), {
         **described, "vec_env": type(agent.env).__name__, "observation_shape": list(agent.observation_space.shape),
         REPLAY_BYTES: replay.bytes_per_transition if replay is not None else None}
+
+
+# SB3 logs train/std, the mean of exp(log_std), after each PPO/A2C update on Box actions (the
+# gSDE weights' scale with use_sde). Kept at each evaluation for both libraries, it shows whether a
+# run that levelled off stopped exploring.
+EXPLORATION_STD = "train/std"
+
+
+def exploration_std(log_std: Any) -> dict[str, float]:
+    """SB3's ``train/std`` of a policy's ``log_std`` (a NumPy array, or a torch parameter); none
+    for a policy without one (discrete actions, DQN's Q-network)."""
+    import numpy as np
+
+    if log_std is None:
+        return {}
+    values = log_std.detach().cpu().numpy() if hasattr(log_std, "detach") else np.asarray(log_std)
+    return {EXPLORATION_STD: float(np.mean(np.exp(values)))}
 
 
 # GAIL's per-round discriminator statistics (agents/gail.py logs them), kept at each evaluation.
@@ -202,7 +223,8 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
             obs = normalizer.normalize_obs(obs)
         return model.predict(obs, deterministic=True)[0]
 
-    recorder = CurveRecorder(spec, act, env_timed=env_timed)
+    recorder = CurveRecorder(spec, act, probe=lambda: exploration_std(getattr(model.policy, "log_std", None)),
+                             env_timed=env_timed)
 
     def save_model(folder: Path) -> None:
         model.save(str(folder / "model.zip"))

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import cli, config, executors, harness, machine, report, runner, translate
@@ -414,6 +415,28 @@ def test_training_diagnostics_follow_the_curve_through_a_resume(monkeypatch):
     resumed.maybe_evaluate(512)
     assert resumed.steps == [0, 256, 512]
     assert resumed.diagnostics == {"disc/gen_acc": [None, 0.5, 0.75], "disc/expert_acc": [None, None, 1.0]}
+
+
+def test_both_libraries_record_the_exploration_std_at_each_evaluation(tmp_path):
+    # SB3's train/std (the mean of exp(log_std)): a gSDE run that levels off can be told apart from
+    # one that stopped exploring, ours beside SB3's.
+    data = {"name": "std", "seeds": [0], "random_baseline": False,
+            "evaluation": {"eval_every": 256, "n_eval_episodes": 1, "n_final_episodes": 1},
+            "experiments": [{"algo": "ppo", "env": "Pendulum-v1", "budget": 512, "libraries": ["ours", "sb3"],
+                             "hyperparameters": {"n_envs": 2, "n_steps": 128, "batch_size": 64, "n_epochs": 2,
+                                                 "learning_rate": 0.01, "use_sde": True, "sde_sample_freq": 4,
+                                                 "log_std_init": -2.0}}]}
+    sweep = config.parse_config(data)
+    outcome = harness.run_sweep(sweep, tmp_path, log=lambda line: None)
+    assert len(outcome.finished) == 2 and not outcome.failed
+    records = harness.load_records(tmp_path / harness.RESULTS_FILE)
+    for record in records:
+        std = record["curve"]["diagnostics"]["train/std"]
+        assert len(std) == len(record["curve"]["steps"]) == 3, record["key"]["library"]
+        assert std[0] == pytest.approx(float(np.exp(-2.0)), rel=1e-6)  # log_std_init, before any update
+        assert std[-1] != pytest.approx(std[0], rel=1e-4)  # the updates move it
+    text = report.build_report(sweep, records, tmp_path, reps=50, plots=True)
+    assert "](exploration_ppo_Pendulum-v1.png)" in text and (tmp_path / "exploration_ppo_Pendulum-v1.png").is_file()
 
 
 def test_the_env_clock_counts_the_training_envs_through_a_resume(monkeypatch):
