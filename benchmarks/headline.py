@@ -26,7 +26,7 @@ from benchmarks import stats
 from benchmarks.config import REFERENCE_LIBRARY
 from benchmarks.harness import RESULTS_FILE, load_records
 from benchmarks.config import SINGLE_THREAD, WHOLE_MACHINE
-from benchmarks.report import LIBRARY_DISTRIBUTION, library_of, protocol_of, run_label, run_speeds
+from benchmarks.report import LIBRARY_DISTRIBUTION, library_of, protocol_of, run_label, run_speeds, same_machine_runs
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -101,9 +101,12 @@ def headline_rows(results_root: Path = RESULTS_ROOT, reps: int = 1000) -> list[s
                     what += f", {protocol}"
                 ratio = "n/a"
                 field, _, times = SPEED[protocol]
-                ours_speed, theirs_speed = run_speeds(ours, field), run_speeds(theirs, field)
+                timed_ours, timed_theirs, _ = same_machine_runs(label, reference, ours, theirs)
+                ours_speed, theirs_speed = run_speeds(timed_ours, field), run_speeds(timed_theirs, field)
                 if ours_speed.size and theirs_speed.size:
                     ratio = stats.ratio_of_means(ours_speed, theirs_speed, reps).format(2) + times
+                elif theirs and not timed_theirs:
+                    ratio = "n/a (runs on different machines)"
                 random_return = float(np.mean(random_finals[env])) if random_finals[env] else None
                 reference_text = (f"{reference} {_version(theirs, reference)}: "
                                   f"{_summary(theirs, target, protocol, random_return)}" if theirs else "not run")

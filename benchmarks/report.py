@@ -201,6 +201,9 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
         ours, theirs = libraries[label], libraries[reference]
         improvement = stats.probability_of_improvement(_finals(ours), _finals(theirs), reps)
         lines.append(f"- P({label} > {reference}) = {improvement.format(2)}")
+        ours, theirs, machine_note = same_machine_runs(label, reference, ours, theirs)
+        if machine_note:
+            lines.append(f"- {machine_note}")
         for field, what in (("steps_per_second", "wall-clock steps/s"), ("cpu_steps_per_second", "CPU-time steps/s")):
             ours_speed, reference_speed = run_speeds(ours, field), run_speeds(theirs, field)
             if ours_speed.size and reference_speed.size:
@@ -227,6 +230,36 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     if target is not None and first.get("expert_return") is not None:
         lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
     return lines
+
+
+def recorded_machine(run: dict[str, Any]) -> str | None:
+    """The run's machine (``machine_text``), or None where its record did not name the CPU."""
+    machine = run.get("machine") or {}
+    return machine_text(machine) if machine.get("cpu_model") else None
+
+
+def same_machine_runs(label: str, reference: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """The runs whose speeds compare: all of them where the records name at most one machine;
+    otherwise those made on the machine both sides ran on most (none if there is no such
+    machine), with a line saying so. A run finished on another CPU (a later session on another
+    machine) would otherwise turn a difference of CPUs into a speed ratio."""
+    recorded = {recorded_machine(run) for run in ours + theirs} - {None}
+    if len(recorded) <= 1:
+        return ours, theirs, None
+    counts = {machine: (sum(recorded_machine(run) == machine for run in ours),
+                        sum(recorded_machine(run) == machine for run in theirs)) for machine in recorded}
+    shared = [machine for machine, (mine, other) in counts.items() if mine and other]
+    if not shared:
+        where = "; ".join(f"{machine}: {mine} of {label}, {other} of {reference}"
+                          for machine, (mine, other) in sorted(counts.items()))
+        return [], [], f"no speed ratio: the two libraries' runs were made on different machines ({where})"
+    machine = max(shared, key=lambda name: (min(counts[name]), sum(counts[name]), name))
+    mine, other = counts[machine]
+    return ([run for run in ours if recorded_machine(run) == machine],
+            [run for run in theirs if recorded_machine(run) == machine],
+            f"the runs were made on more than one machine (the table's steps/s mix them): the speed ratios "
+            f"below compare the {mine} run(s) of {label} and {other} of {reference} made on {machine}")
 
 
 def env_cpu_per_step(runs: list[dict[str, Any]]) -> np.ndarray:

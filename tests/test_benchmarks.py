@@ -559,6 +559,32 @@ def test_the_cpu_is_read_from_cpuinfo_and_reports_name_the_machines_also_of_olde
     assert "- ran on: machine not recorded (1 run)" in header
 
 
+def test_speed_ratios_compare_runs_made_on_the_same_machine(tmp_path):
+    from benchmarks import headline
+
+    sweep = config.parse_config(tiny_config(random_baseline=False))
+    fast, slow = ({"cpu_count": 2, "cpu_model": name} for name in ("Example CPU 9000", "Other CPU 100"))
+    records = []
+    for spec in sweep.runs:  # ours 3000/s on the first machine, SB3 1000/s there and 500/s on the other
+        ours = spec.library == "ours"
+        speed = 3000.0 if ours else 1000.0 if spec.seed == 0 else 500.0
+        records.append({**_fake_record(spec, 500.0, speed, speed), "machine": fast if ours or spec.seed == 0 else slow})
+    text = report.build_report(sweep, records, tmp_path / "report", reps=50, plots=False)
+    assert "(CPU-time steps/s) = 3.00 [3.00, 3.00]" in text  # not 4.00: SB3's run on the other CPU is left out
+    assert "compare the 2 run(s) of ours and 1 of sb3 made on Example CPU 9000, 2 logical CPUs" in text
+    results = tmp_path / "results" / "tiny"
+    results.mkdir(parents=True)
+    (results / "runs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert "| 3.00 [3.00, 3.00]x |" in "\n".join(headline.headline_rows(tmp_path / "results", reps=50))
+
+    for record in records:  # no machine both libraries ran on: no ratio at all
+        record["machine"] = fast if record["key"]["library"] == "ours" else slow
+    text = report.build_report(sweep, records, tmp_path / "report", reps=50, plots=False)
+    assert "- speed ratio" not in text and "- no speed ratio: the two libraries' runs were made on different machines" in text
+    (results / "runs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert "n/a (runs on different machines)" in "\n".join(headline.headline_rows(tmp_path / "results", reps=50))
+
+
 def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations_and_best():
     spec = config.parse_config(tiny_config(seeds=[0])).runs[0]
     run = _fake_record(spec, 80.0, 1.0, 1.0)
