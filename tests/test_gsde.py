@@ -18,6 +18,7 @@ from gymnasium import spaces
 from agents_zoo.agents.a2c import A2C
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.distributions import StateDependentNoise
+from sb3_parity import sb3_gradient_pieces, sb3_pieces_for_ours
 
 # A small case: 2 samples, 3 latent features, 2 action dimensions; log_std on both sides of 0
 # (both branches of expln).
@@ -351,3 +352,80 @@ def test_default_has_no_sde_state():
     assert "exploration_matrices" not in agent._extra_state_arrays(False)
     with pytest.raises(RuntimeError, match="use_sde=True"):
         agent.reset_noise()
+
+
+class _BoxEnv:
+    """A tiny continuous-control env (5 observations, 3 actions in [-1, 1]) for the update parity test."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        class BoxEnv(gym.Env):
+            observation_space = spaces.Box(-5.0, 5.0, (5,), np.float32)
+            action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                return self.np_random.normal(size=5).astype(np.float32), {}
+
+            def step(self, action):
+                observation = self.np_random.normal(size=5).astype(np.float32)
+                return observation, float(np.sum(action) - observation[0]), False, False, {}
+
+        return BoxEnv()
+
+
+@pytest.mark.parametrize("n_epochs", [1, 4])
+def test_ppo_updates_with_gsde_equal_sb3s_from_the_same_weights_and_rollout(n_epochs):
+    """RL-Zoo's PyBullet PPO (gSDE, ReLU, PyTorch init, gradient clipping) on one rollout that SB3
+    collected, from SB3's weights: the clipped gradients of the first step, the logged loss terms
+    and the weights after ``n_epochs`` Adam steps on the whole rollout (4: the ratio leaves 1 and
+    the surrogate clips) are SB3's."""
+    torch = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents_zoo.agents.ppo import ppo_loss
+
+    torch.set_num_threads(1)
+    n_envs, n_steps = 4, 16
+    settings = dict(n_steps=n_steps, batch_size=n_envs * n_steps, n_epochs=n_epochs, learning_rate=3e-3, gamma=0.99,
+                    gae_lambda=0.9, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, use_sde=True,
+                    sde_sample_freq=4)
+    reference = sb3.PPO("MlpPolicy", DummyVecEnv([_BoxEnv] * n_envs), seed=0, device="cpu",
+                        policy_kwargs=dict(log_std_init=-2.0, ortho_init=False, activation_fn=torch.nn.ReLU,
+                                           net_arch=[32, 32]), **settings)
+    reference.set_logger(configure(None, []))
+    _, callback = reference._setup_learn(n_envs * n_steps)
+    callback.on_training_start(locals(), globals())
+    assert reference.collect_rollouts(reference.env, callback, reference.rollout_buffer, n_steps)
+    start = sb3_pieces_for_ours(reference.policy)
+
+    agent = PPO(_BoxEnv, n_envs=n_envs, seed=0, policy_hidden_sizes=[32, 32], activation="relu", log_std_init=-2.0,
+                network_init="torch", **settings)
+    assert [piece.shape for piece in start] == [tuple(shape) for shape in agent.policy.piece_shapes]
+    agent.policy.params.assign(np.concatenate([piece.reshape(-1) for piece in start]))
+    buffer, theirs = agent.buffer, reference.rollout_buffer
+    for name, array in (("observations", theirs.observations), ("actions", theirs.actions), ("values", theirs.values),
+                        ("log_probs", theirs.log_probs), ("advantages", theirs.advantages), ("returns", theirs.returns)):
+        getattr(buffer, name)[:] = array.reshape(getattr(buffer, name).shape)
+
+    variables = agent.policy.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = ppo_loss(agent.policy, *[tf.constant(x) for x in buffer.get()], tf.constant(0.2), None, 0.0, 0.5, True)
+    gradients, _ = tf.clip_by_global_norm(tape.gradient(loss.total, variables), 0.5)
+    ours = agent._train()
+    reference.train()
+    logged = reference.logger.name_to_value
+    # Means over all minibatch steps (SB3's train/approx_kl averages the last epoch only).
+    for name in ("policy_gradient_loss", "value_loss", "clip_fraction") + (("approx_kl",) if n_epochs == 1 else ()):
+        np.testing.assert_allclose(ours[name], logged[f"train/{name}"], rtol=1e-3, atol=1e-6, err_msg=name)
+    assert (logged["train/clip_fraction"] > 0) == (n_epochs > 1)
+    for index, (mine, other) in enumerate(zip(agent.policy.split(agent.policy.params.numpy()),
+                                              sb3_pieces_for_ours(reference.policy))):
+        np.testing.assert_allclose(mine, other, rtol=1e-4, atol=1e-6, err_msg=f"weight piece {index} after the steps")
+    if n_epochs == 1:  # SB3's step left its clipped gradients in .grad
+        flat = tf.concat([tf.reshape(gradient, [-1]) for gradient in gradients], 0)
+        for index, (mine, other) in enumerate(zip(agent.policy.split(flat), sb3_gradient_pieces(reference.policy))):
+            np.testing.assert_allclose(np.asarray(mine), other, rtol=1e-4, atol=1e-7, err_msg=f"gradient piece {index}")

@@ -256,3 +256,82 @@ def test_normalization_statistics_are_saved_and_loaded(tmp_path):
     np.testing.assert_array_equal(loaded.return_rms.var, agent.return_rms.var)
     np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], expected)
     assert not np.allclose(agent.observation_rms.mean, 0)
+
+
+def _scripted_env():
+    """Observations, rewards and episode ends that do not depend on the actions: both libraries'
+    rollouts see the same stream. Even episodes terminate after 7 steps, odd ones are truncated
+    after 10; a reward spike at step 5."""
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    class Scripted(gym.Env):
+        observation_space = spaces.Box(-np.inf, np.inf, (3,), np.float32)
+        action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        episode, t = -1, 0
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            # A new episode only after steps: a vector env's reset at its construction starts none.
+            self.episode, self.t = self.episode + (self.episode < 0 or self.t > 0), 0
+            return self._observation(), {}
+
+        def _observation(self):
+            return np.array([self.t, 2.0 * (self.episode % 3), 5.0 * np.sin(self.t + self.episode)], np.float32)
+
+        def step(self, action):
+            self.t += 1
+            reward = 3.0 * np.cos(0.7 * self.t + self.episode) + (10.0 if self.t == 5 else 0.0)
+            terminated = self.episode % 2 == 0 and self.t == 7
+            return self._observation(), float(reward), terminated, not terminated and self.t == 10, {}
+
+    return Scripted()
+
+
+def test_normalized_rollout_equals_sb3_vec_normalize_with_the_same_value_net():
+    """Observation and reward normalization (VecNormalize's running statistics, its order of
+    updates, clipping, the discounted return reset at episode ends) and the truncation bootstrap
+    on normalized rewards: the same stream through SB3's PPO + VecNormalize and through ours,
+    from SB3's weights, gives the same stored observations, rewards, advantages and returns."""
+    torch = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from sb3_parity import sb3_pieces_for_ours
+
+    torch.set_num_threads(1)
+    n_envs, n_steps, gamma = 3, 32, 0.95
+    settings = dict(n_steps=n_steps, batch_size=n_envs * n_steps, n_epochs=1, gamma=gamma, gae_lambda=0.9)
+    venv = VecNormalize(DummyVecEnv([_scripted_env] * n_envs), gamma=gamma)
+    reference = sb3.PPO("MlpPolicy", venv, seed=0, device="cpu",
+                        policy_kwargs=dict(ortho_init=False, net_arch=[16, 16], log_std_init=-1.0), **settings)
+    reference.set_logger(configure(None, []))
+    start = sb3_pieces_for_ours(reference.policy)
+    agent = PPO(_scripted_env, n_envs=n_envs, seed=0, policy_hidden_sizes=[16, 16], log_std_init=-1.0,
+                normalize_observation=True, normalize_reward=True, **settings)
+    agent.policy.params.assign(np.concatenate([piece.reshape(-1) for piece in start]))
+    agent._refresh_numpy_policy(agent.policy.acting_weights())
+
+    # One rollout each; the update after it changes neither the buffers nor the statistics.
+    reference.learn(n_envs * n_steps)
+    agent.learn(n_envs * n_steps)
+    ours, buffer = agent.buffer, reference.rollout_buffer
+    # SB3's update flattened the arrays it trains on env-major: back to (n_steps, n_envs, ...).
+    theirs = {name: getattr(buffer, name).reshape(n_envs, n_steps, -1).swapaxes(0, 1).reshape(getattr(ours, name).shape)
+              for name in ("observations", "values", "advantages", "returns")}
+    theirs["rewards"] = buffer.rewards
+    dones = ours.terminations | ours.truncations
+    assert ours.terminations.any() and ours.truncations.any()
+    np.testing.assert_allclose(ours.observations, theirs["observations"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.values, theirs["values"], rtol=1e-5, atol=1e-6)
+    # SB3 adds gamma * V(final observation) to a truncated step's reward; ours bootstraps in GAE.
+    np.testing.assert_allclose(ours.rewards[~ours.truncations], theirs["rewards"][~ours.truncations], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.advantages, theirs["advantages"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.returns, theirs["returns"], rtol=1e-4, atol=1e-5)
+    # SB3 takes a float32 batch's moments in float32, ours in float64: equal to float32's precision.
+    for mine, other in ((agent.observation_rms, venv.obs_rms), (agent.return_rms, venv.ret_rms)):
+        np.testing.assert_allclose(mine.mean, other.mean, rtol=1e-6)
+        np.testing.assert_allclose(mine.var, other.var, rtol=1e-6)
+        assert mine.count == other.count
+    assert dones.sum() > n_envs
