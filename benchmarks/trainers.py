@@ -100,8 +100,8 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
         return agent.predict(obs, deterministic=True)[0]
 
     def probe() -> dict[str, float]:
-        policy = getattr(agent.learner if spec.algo == "gail" else agent, "policy", None)
-        found = exploration_std(policy.log_std_values() if hasattr(policy, "log_std_values") else None)
+        learner = agent.learner if spec.algo == "gail" else agent
+        found = exploration_std(learner.log_std() if hasattr(learner, "log_std") else None)
         return {**found, **discriminator_diagnostics(agent)} if spec.algo == "gail" else found
 
     recorder = CurveRecorder(spec, act, probe=probe, env_timed=env_timed)

@@ -31,3 +31,11 @@ def sb3_gradient_pieces(sb3_policy) -> list[np.ndarray]:
     finally:
         for name, parameter in sb3_policy.named_parameters():
             parameter.data.copy_(saved[name])
+
+
+def load_sb3_weights(agent, sb3_policy) -> None:
+    """Give our on-policy ``agent`` the SB3 policy's weights, in training and in acting."""
+    pieces = sb3_pieces_for_ours(sb3_policy)
+    assert [piece.shape for piece in pieces] == [tuple(shape) for shape in agent.policy.piece_shapes]
+    agent.policy.params.assign(np.concatenate([piece.reshape(-1) for piece in pieces]))
+    agent._refresh_numpy_policy(agent.policy.acting_weights())

@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,7 +19,7 @@ from gymnasium import spaces
 from agents_zoo.agents.a2c import A2C
 from agents_zoo.agents.ppo import PPO, PPOConfig
 from agents_zoo.core.distributions import StateDependentNoise
-from sb3_parity import sb3_gradient_pieces, sb3_pieces_for_ours
+from sb3_parity import load_sb3_weights, sb3_gradient_pieces, sb3_pieces_for_ours
 
 # A small case: 2 samples, 3 latent features, 2 action dimensions; log_std on both sides of 0
 # (both branches of expln).
@@ -354,25 +355,19 @@ def test_default_has_no_sde_state():
         agent.reset_noise()
 
 
-class _BoxEnv:
+class BoxEnv(gym.Env):
     """A tiny continuous-control env (5 observations, 3 actions in [-1, 1]) for the update parity test."""
 
-    def __new__(cls):
-        import gymnasium as gym
+    observation_space = spaces.Box(-5.0, 5.0, (5,), np.float32)
+    action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
-        class BoxEnv(gym.Env):
-            observation_space = spaces.Box(-5.0, 5.0, (5,), np.float32)
-            action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.np_random.normal(size=5).astype(np.float32), {}
 
-            def reset(self, *, seed=None, options=None):
-                super().reset(seed=seed)
-                return self.np_random.normal(size=5).astype(np.float32), {}
-
-            def step(self, action):
-                observation = self.np_random.normal(size=5).astype(np.float32)
-                return observation, float(np.sum(action) - observation[0]), False, False, {}
-
-        return BoxEnv()
+    def step(self, action):
+        observation = self.np_random.normal(size=5).astype(np.float32)
+        return observation, float(np.sum(action) - observation[0]), False, False, {}
 
 
 @pytest.mark.parametrize("n_epochs", [1, 4])
@@ -393,19 +388,16 @@ def test_ppo_updates_with_gsde_equal_sb3s_from_the_same_weights_and_rollout(n_ep
     settings = dict(n_steps=n_steps, batch_size=n_envs * n_steps, n_epochs=n_epochs, learning_rate=3e-3, gamma=0.99,
                     gae_lambda=0.9, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, use_sde=True,
                     sde_sample_freq=4)
-    reference = sb3.PPO("MlpPolicy", DummyVecEnv([_BoxEnv] * n_envs), seed=0, device="cpu",
+    reference = sb3.PPO("MlpPolicy", DummyVecEnv([BoxEnv] * n_envs), seed=0, device="cpu",
                         policy_kwargs=dict(log_std_init=-2.0, ortho_init=False, activation_fn=torch.nn.ReLU,
                                            net_arch=[32, 32]), **settings)
     reference.set_logger(configure(None, []))
     _, callback = reference._setup_learn(n_envs * n_steps)
     callback.on_training_start(locals(), globals())
     assert reference.collect_rollouts(reference.env, callback, reference.rollout_buffer, n_steps)
-    start = sb3_pieces_for_ours(reference.policy)
-
-    agent = PPO(_BoxEnv, n_envs=n_envs, seed=0, policy_hidden_sizes=[32, 32], activation="relu", log_std_init=-2.0,
+    agent = PPO(BoxEnv, n_envs=n_envs, seed=0, policy_hidden_sizes=[32, 32], activation="relu", log_std_init=-2.0,
                 network_init="torch", **settings)
-    assert [piece.shape for piece in start] == [tuple(shape) for shape in agent.policy.piece_shapes]
-    agent.policy.params.assign(np.concatenate([piece.reshape(-1) for piece in start]))
+    load_sb3_weights(agent, reference.policy)
     buffer, theirs = agent.buffer, reference.rollout_buffer
     for name, array in (("observations", theirs.observations), ("actions", theirs.actions), ("values", theirs.values),
                         ("log_probs", theirs.log_probs), ("advantages", theirs.advantages), ("returns", theirs.returns)):

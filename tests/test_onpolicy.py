@@ -258,34 +258,29 @@ def test_normalization_statistics_are_saved_and_loaded(tmp_path):
     assert not np.allclose(agent.observation_rms.mean, 0)
 
 
-def _scripted_env():
+class ScriptedEnv(gym.Env):
     """Observations, rewards and episode ends that do not depend on the actions: both libraries'
     rollouts see the same stream. Even episodes terminate after 7 steps, odd ones are truncated
     after 10; a reward spike at step 5."""
-    import gymnasium as gym
-    from gymnasium import spaces
 
-    class Scripted(gym.Env):
-        observation_space = spaces.Box(-np.inf, np.inf, (3,), np.float32)
-        action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        episode, t = -1, 0
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    episode, t = -1, 0
 
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            # A new episode only after steps: a vector env's reset at its construction starts none.
-            self.episode, self.t = self.episode + (self.episode < 0 or self.t > 0), 0
-            return self._observation(), {}
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        # A new episode only after steps: a vector env's reset at its construction starts none.
+        self.episode, self.t = self.episode + (self.episode < 0 or self.t > 0), 0
+        return self._observation(), {}
 
-        def _observation(self):
-            return np.array([self.t, 2.0 * (self.episode % 3), 5.0 * np.sin(self.t + self.episode)], np.float32)
+    def _observation(self):
+        return np.array([self.t, 2.0 * (self.episode % 3), 5.0 * np.sin(self.t + self.episode)], np.float32)
 
-        def step(self, action):
-            self.t += 1
-            reward = 3.0 * np.cos(0.7 * self.t + self.episode) + (10.0 if self.t == 5 else 0.0)
-            terminated = self.episode % 2 == 0 and self.t == 7
-            return self._observation(), float(reward), terminated, not terminated and self.t == 10, {}
-
-    return Scripted()
+    def step(self, action):
+        self.t += 1
+        reward = 3.0 * np.cos(0.7 * self.t + self.episode) + (10.0 if self.t == 5 else 0.0)
+        terminated = self.episode % 2 == 0 and self.t == 7
+        return self._observation(), float(reward), terminated, not terminated and self.t == 10, {}
 
 
 def test_normalized_rollout_equals_sb3_vec_normalize_with_the_same_value_net():
@@ -298,20 +293,18 @@ def test_normalized_rollout_equals_sb3_vec_normalize_with_the_same_value_net():
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from sb3_parity import sb3_pieces_for_ours
+    from sb3_parity import load_sb3_weights
 
     torch.set_num_threads(1)
     n_envs, n_steps, gamma = 3, 32, 0.95
     settings = dict(n_steps=n_steps, batch_size=n_envs * n_steps, n_epochs=1, gamma=gamma, gae_lambda=0.9)
-    venv = VecNormalize(DummyVecEnv([_scripted_env] * n_envs), gamma=gamma)
+    venv = VecNormalize(DummyVecEnv([ScriptedEnv] * n_envs), gamma=gamma)
     reference = sb3.PPO("MlpPolicy", venv, seed=0, device="cpu",
                         policy_kwargs=dict(ortho_init=False, net_arch=[16, 16], log_std_init=-1.0), **settings)
     reference.set_logger(configure(None, []))
-    start = sb3_pieces_for_ours(reference.policy)
-    agent = PPO(_scripted_env, n_envs=n_envs, seed=0, policy_hidden_sizes=[16, 16], log_std_init=-1.0,
+    agent = PPO(ScriptedEnv, n_envs=n_envs, seed=0, policy_hidden_sizes=[16, 16], log_std_init=-1.0,
                 normalize_observation=True, normalize_reward=True, **settings)
-    agent.policy.params.assign(np.concatenate([piece.reshape(-1) for piece in start]))
-    agent._refresh_numpy_policy(agent.policy.acting_weights())
+    load_sb3_weights(agent, reference.policy)
 
     # One rollout each; the update after it changes neither the buffers nor the statistics.
     reference.learn(n_envs * n_steps)

@@ -297,7 +297,9 @@ class OnPolicyAgent(BaseAgent):
         policy_output, values = self._forward_graph(tf.constant(frames))
         return policy_output.numpy(), values.numpy()
 
-    def _log_std(self) -> np.ndarray | None:
+    def log_std(self) -> np.ndarray | None:
+        """The policy's current ``log_std`` (with gSDE, the log-scale of the exploration weights), as
+        acting reads it; None for discrete actions."""
         if self.policy.discrete:
             return None
         return self._numpy_policy.log_std if self._numpy_policy is not None else self.policy.log_std.numpy()
@@ -325,7 +327,7 @@ class OnPolicyAgent(BaseAgent):
         return actions, log_probs, values
 
     def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        actions, _, _ = self._act(self._normalize_observations(observations), self._log_std(), deterministic)
+        actions, _, _ = self._act(self._normalize_observations(observations), self.log_std(), deterministic)
         return self._to_env_actions(actions)
 
     def _reset_env(self) -> np.ndarray:
@@ -344,7 +346,7 @@ class OnPolicyAgent(BaseAgent):
         record = self.reward_fn is not None or type(self)._rollout_rewards is not OnPolicyAgent._rollout_rewards
         if record:
             transitions = self._transition_arrays()
-        log_std = self._log_std()
+        log_std = self.log_std()
         # gSDE: new matrices at every rollout start, after the checkpoint point, then every sde_sample_freq steps.
         sde_sample_freq = self.config.sde_sample_freq if self.sde is not None else 0
         if self.sde is not None:
@@ -441,7 +443,7 @@ class OnPolicyAgent(BaseAgent):
                     self.logger.record(f"train/{key}", value)
                 self.logger.record("train/explained_variance", explained_variance(self.buffer.values, self.buffer.returns))
                 if not self.policy.discrete:
-                    self.logger.record("train/std", float(np.exp(self._log_std()).mean()))
+                    self.logger.record("train/std", float(np.exp(self.log_std()).mean()))
                 self.logger.record("time/iterations", self._iteration)
                 self._record_rollout_stats()
                 self.logger.dump(self.num_timesteps)

@@ -184,11 +184,6 @@ class ActorCritic(PiecewiseNetwork):
     def acting_weights(self) -> tf.Tensor:
         return tf.convert_to_tensor(self.params) if self.params is not None else super().acting_weights()
 
-    def log_std_values(self) -> np.ndarray | None:
-        """The current ``log_std`` (with gSDE, the log-scale of the exploration weights); None for
-        discrete actions. Vector-observation policies keep it inside ``params``."""
-        return None if self.discrete else self.weight_pieces()[-1].numpy()
-
     def torch_default_init(self, rng: np.random.Generator) -> None:
         """Redraw every kernel and bias as ``torch.nn`` does by default, U(+-1/sqrt(fan_in)) (SB3's
         ``ortho_init=False``); ``log_std`` keeps ``log_std_init``."""
