@@ -410,8 +410,8 @@ def test_ppo_updates_with_gsde_equal_sb3s_from_the_same_weights_and_rollout(n_ep
     ours = agent._train()
     reference.train()
     logged = reference.logger.name_to_value
-    # Means over all minibatch steps (SB3's train/approx_kl averages the last epoch only).
-    for name in ("policy_gradient_loss", "value_loss", "clip_fraction") + (("approx_kl",) if n_epochs == 1 else ()):
+    # Means over all minibatch steps; approx_kl over the last epoch's, as SB3 logs it.
+    for name in ("policy_gradient_loss", "value_loss", "clip_fraction", "approx_kl"):
         np.testing.assert_allclose(ours[name], logged[f"train/{name}"], rtol=1e-3, atol=1e-6, err_msg=name)
     assert (logged["train/clip_fraction"] > 0) == (n_epochs > 1)
     for index, (mine, other) in enumerate(zip(agent.policy.split(agent.policy.params.numpy()),

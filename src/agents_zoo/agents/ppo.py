@@ -110,14 +110,20 @@ class PPO(OnPolicyAgent):
         clip_range = scheduled(cfg.clip_range, cfg.clip_range_schedule, self.progress_remaining)
         rollout = self.buffer.get()
         permutations = np.stack([self.rng.permutation(cfg.rollout_size) for _ in range(cfg.n_epochs)]).astype(np.int32)
-        stat_sums, last_loss, n_minibatches, flat_weights = self._call_update(
+        stat_sums, last_epoch_kl, last_loss, n_minibatches, flat_weights = self._call_update(
             rollout.observations, rollout.actions, rollout.old_values, rollout.old_log_probs, rollout.advantages,
             rollout.returns, permutations, np.float32(learning_rate), np.float32(clip_range),
             np.float32(cfg.clip_range_vf if cfg.clip_range_vf is not None else 0.0))
         self._refresh_numpy_policy(flat_weights)
         means = stat_sums.numpy() / max(int(n_minibatches), 1)
-        self._n_updates = getattr(self, "_n_updates", 0) + int(n_minibatches)
+        # SB3's log semantics, so that curves compare with its own: train/n_updates counts epochs
+        # (the one target_kl stopped included) and train/approx_kl is the mean over the last epoch's
+        # minibatches (``approx_kl_divs`` is reset at each epoch in SB3's PPO.train); the other
+        # statistics are means over every minibatch of every epoch.
+        epochs = -(-int(n_minibatches) // self.minibatches_per_epoch)
+        self._n_updates = getattr(self, "_n_updates", 0) + epochs
         logged = dict(zip(self.STAT_NAMES, means.tolist()))
+        logged["approx_kl"] = float(last_epoch_kl)
         logged.update(loss=float(last_loss), learning_rate=learning_rate, clip_range=clip_range,
                       n_updates=self._n_updates)
         return logged
@@ -130,25 +136,35 @@ class PPO(OnPolicyAgent):
         steps, step ``s`` being minibatch ``s % minibatches_per_epoch`` of epoch
         ``s // minibatches_per_epoch``: nested graph loops cost ~15% more per CartPole update, and
         autograph's Python-loop conversion ~0.2 s of tracing per process. Returns the sums of the
-        minibatches' ``STAT_NAMES``, the last loss, the number of minibatch steps taken (target_kl
-        may stop early) and the policy's acting weights.
+        minibatches' ``STAT_NAMES``, the mean approx KL of the last epoch's minibatches, the last
+        loss, the number of minibatch steps taken (target_kl may stop early) and the policy's
+        acting weights.
         """
         cfg = self.config
         rollout = (observations, actions, old_values, old_log_probs, advantages, returns)
-        minibatches_per_epoch = -(-cfg.rollout_size // cfg.batch_size)  # SB3 keeps a smaller last minibatch
+        minibatches_per_epoch = self.minibatches_per_epoch
 
-        def minibatch(step, keep_training, stat_sums, last_loss):
-            epoch, start = step // minibatches_per_epoch, (step % minibatches_per_epoch) * cfg.batch_size
+        def minibatch(step, keep_training, stat_sums, epoch_kl_sum, last_loss):
+            epoch, position = step // minibatches_per_epoch, step % minibatches_per_epoch
+            start = position * cfg.batch_size
             indices = permutations[epoch, start:start + cfg.batch_size]
             loss, keep_training = self._minibatch_step(*[tf.gather(x, indices) for x in rollout], learning_rate,
                                                        clip_range, clip_range_vf)
             stats = tf.stack([loss.policy_loss, loss.value_loss, loss.entropy_loss, loss.approx_kl, loss.clip_fraction])
-            return step + 1, keep_training, stat_sums + stats, loss.total
+            epoch_kl_sum = tf.where(position == 0, 0.0, epoch_kl_sum) + loss.approx_kl
+            return step + 1, keep_training, stat_sums + stats, epoch_kl_sum, loss.total
 
-        n_minibatches, _, stat_sums, last_loss = tf.while_loop(
+        n_minibatches, _, stat_sums, epoch_kl_sum, last_loss = tf.while_loop(
             lambda step, keep_training, *_: tf.logical_and(keep_training, step < cfg.n_epochs * minibatches_per_epoch),
-            minibatch, (tf.constant(0), tf.constant(True), tf.zeros([len(self.STAT_NAMES)]), tf.constant(0.0)))
-        return stat_sums, last_loss, n_minibatches, self.policy.acting_weights()
+            minibatch, (tf.constant(0), tf.constant(True), tf.zeros([len(self.STAT_NAMES)]), tf.constant(0.0),
+                        tf.constant(0.0)))
+        minibatches_in_last_epoch = (n_minibatches - 1) % minibatches_per_epoch + 1
+        last_epoch_kl = epoch_kl_sum / tf.cast(tf.maximum(minibatches_in_last_epoch, 1), tf.float32)
+        return stat_sums, last_epoch_kl, last_loss, n_minibatches, self.policy.acting_weights()
+
+    @property
+    def minibatches_per_epoch(self) -> int:
+        return -(-self.config.rollout_size // self.config.batch_size)  # SB3 keeps a smaller last minibatch
 
     def _minibatch_step(self, observations, actions, old_values, old_log_probs, advantages, returns, learning_rate,
                         clip_range, clip_range_vf) -> tuple[PPOLoss, tf.Tensor]:
