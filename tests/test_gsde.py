@@ -421,3 +421,115 @@ def test_ppo_updates_with_gsde_equal_sb3s_from_the_same_weights_and_rollout(n_ep
         flat = tf.concat([tf.reshape(gradient, [-1]) for gradient in gradients], 0)
         for index, (mine, other) in enumerate(zip(agent.policy.split(flat), sb3_gradient_pieces(reference.policy))):
             np.testing.assert_allclose(np.asarray(mine), other, rtol=1e-4, atol=1e-7, err_msg=f"gradient piece {index}")
+
+
+def _pendulum_with_time_feature():
+    from wrappers.time_feature import TimeFeatureWrapper
+
+    return TimeFeatureWrapper(gym.make("Pendulum-v1"))
+
+
+def test_ppo_training_loop_with_gsde_and_normalization_follows_sb3s_rollout_after_rollout(monkeypatch):
+    """The whole loop, not one update: RL-Zoo's PyBullet PPO recipe (gSDE resampled every 4 steps,
+    VecNormalize-style observations and rewards, the time feature, time-limit truncations, a
+    linear clip schedule) on Pendulum for 6 rollouts, from SB3's initial weights. The two
+    libraries' random draws are the only things made common: each gSDE exploration matrix
+    is drawn from a generator keyed by the step it is drawn at, and each epoch's minibatch
+    order comes from one shared sequence (mapped from SB3's env-major flattening to our
+    time-major one). Everything else (acting, bootstrapping at truncations, the running
+    statistics, GAE, the schedule, the 4 epochs of Adam steps) runs as each library runs it,
+    and the weights after every update are SB3's to float32 round-off."""
+    torch = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.callbacks import BaseCallback as SB3Callback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from agents_zoo.core import callbacks
+
+    torch.set_num_threads(1)
+    n_envs, n_steps, n_rollouts, sde_sample_freq = 4, 64, 6, 4
+    settings = dict(n_steps=n_steps, batch_size=64, n_epochs=4, learning_rate=3e-4, gamma=0.99, gae_lambda=0.9,
+                    ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, use_sde=True, sde_sample_freq=sde_sample_freq)
+
+    def exploration_matrices(num_timesteps: int, log_std: np.ndarray, n: int) -> np.ndarray:
+        std = np.exp(np.asarray(log_std, np.float64))
+        draw = np.random.default_rng(num_timesteps // (n_envs * sde_sample_freq)).standard_normal((n, *std.shape))
+        return (std * draw).astype(np.float32)
+
+    def shared_permutations():
+        count = 0
+        while True:
+            yield np.random.default_rng(10_000 + count).permutation(n_envs * n_steps)
+            count += 1
+
+    reference = sb3.PPO("MlpPolicy", VecNormalize(make_vec_env(_pendulum_with_time_feature, n_envs=n_envs, seed=0,
+                                                               vec_env_cls=DummyVecEnv), gamma=0.99),
+                        seed=0, device="cpu", clip_range=lambda progress_remaining: 0.4 * progress_remaining,
+                        policy_kwargs=dict(log_std_init=-2.0, ortho_init=False, activation_fn=torch.nn.ReLU,
+                                           net_arch=[64, 64]), **settings)
+    reference.set_logger(configure(None, []))
+    noise = reference.policy.action_dist
+
+    def sb3_sample_weights(log_std, batch_size=1):
+        if batch_size == n_envs:  # SB3's train() also resamples for its minibatches; no action uses those
+            matrices = torch.as_tensor(exploration_matrices(reference.num_timesteps, log_std.detach().numpy(), n_envs))
+            noise.exploration_matrices, noise.exploration_mat = matrices, matrices[0]
+
+    noise.sample_weights = sb3_sample_weights
+    agent = PPO(_pendulum_with_time_feature, n_envs=n_envs, seed=0, policy_hidden_sizes=[64, 64], activation="relu",
+                log_std_init=-2.0, network_init="torch", clip_range=0.4, clip_range_schedule="linear",
+                normalize_observation=True, normalize_reward=True, **settings)
+    load_sb3_weights(agent, reference.policy)
+    agent.sde.np_sample_matrices = lambda log_std, n, rng: exploration_matrices(agent.num_timesteps, log_std, n)
+
+    class SharedPermutations:
+        """Our agent's generator, but with the shared minibatch orders."""
+
+        def __init__(self, rng: np.random.Generator):
+            self.rng, self.orders = rng, shared_permutations()
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+        def permutation(self, size):
+            order = next(self.orders)  # over SB3's flat index env * n_steps + step
+            return (order % n_steps) * n_envs + order // n_steps
+
+    agent.rng = SharedPermutations(agent.rng)
+
+    def sb3_weights() -> np.ndarray:
+        return np.concatenate([piece.reshape(-1) for piece in sb3_pieces_for_ours(reference.policy)])
+
+    theirs, ours = [], []
+
+    class RecordSB3(SB3Callback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_start(self) -> None:
+            theirs.append(sb3_weights())
+
+    class RecordOurs(callbacks.BaseCallback):
+        def on_step(self) -> bool:
+            return True
+
+        def on_rollout_start(self) -> None:
+            ours.append(agent.policy.params.numpy().copy())
+
+    sb3_orders = shared_permutations()
+    monkeypatch.setattr(np.random, "permutation", lambda size: next(sb3_orders))  # SB3's RolloutBuffer.get
+    reference.learn(n_envs * n_steps * n_rollouts, callback=RecordSB3())
+    monkeypatch.undo()
+    agent.learn(n_envs * n_steps * n_rollouts, callback=RecordOurs())
+
+    # Rollout k starts from the weights of update k - 1 (the last update, at clip range 0, is left
+    # out: there a ratio 1 +- 1e-7 from float32 round-off decides which branch of the min carries
+    # the gradient).
+    assert len(ours) == len(theirs) == n_rollouts
+    for update, (mine, other) in enumerate(zip(ours[1:], theirs[1:]), start=1):
+        assert np.abs(other - theirs[0]).max() > 1e-3 * update  # the updates moved the weights
+        np.testing.assert_allclose(mine, other, rtol=0, atol=1e-6, err_msg=f"weights after update {update}")
+    np.testing.assert_allclose(agent.observation_rms.mean, reference.env.obs_rms.mean, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(agent.return_rms.var, reference.env.ret_rms.var, rtol=1e-6)
