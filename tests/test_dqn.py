@@ -226,3 +226,81 @@ def test_bad_settings_name_the_field_and_value(settings, message):
 def test_frame_channels_must_divide_the_stack():
     with pytest.raises(ValueError, match="frame_channels=3 does not divide the 4 channels"):
         DQN("agents_zoo/Pong-dqn-v0", frame_channels=3, buffer_size=100, batch_size=4)
+
+
+# ---------------------------------------------------------------------- parity with SB3
+class _VectorEnv:
+    """A 6-dimensional, 3-action env for the parity test (only its spaces are used)."""
+
+    @staticmethod
+    def make():
+        import gymnasium as gym
+        from gymnasium import spaces
+
+        class Env(gym.Env):
+            observation_space = spaces.Box(-5.0, 5.0, (6,), np.float32)
+            action_space = spaces.Discrete(3)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                return np.zeros(6, np.float32), {}
+
+            def step(self, action):
+                return np.zeros(6, np.float32), 0.0, False, False, {}
+
+        return Env()
+
+
+@pytest.mark.parametrize("max_grad_norm", [10.0, 0.05])
+def test_dqn_gradient_steps_equal_sb3s_from_the_same_weights_and_batches(max_grad_norm, monkeypatch):
+    """SB3's DQN.train (vanilla targets from the target network, Huber loss, Adam, global-norm
+    clipping; 0.05 makes the clip bind) and our compiled training phase, from the same weights on
+    the same 4 batches with terminations: the loss and the weights after the 4 steps are SB3's,
+    and the target network is untouched until a target update."""
+    torch = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    torch.set_num_threads(1)
+    settings = dict(learning_rate=1e-3, batch_size=16, gamma=0.9, max_grad_norm=max_grad_norm)
+    reference = sb3.DQN("MlpPolicy", DummyVecEnv([_VectorEnv.make]), seed=0, device="cpu",
+                        policy_kwargs=dict(net_arch=[32, 32]), **settings)
+    reference.set_logger(configure(None, []))
+    agent = DQN(_VectorEnv.make, seed=1, policy_hidden_sizes=(32, 32), **settings)
+    # Our DQN adds Adam's epsilon to sqrt(v) as Keras does (core/optimizers.py); with torch's
+    # placement the two updates are the same arithmetic, which is what is compared here.
+    agent.optimizer.torch_epsilon = True
+
+    def sb3_pieces(network) -> list[np.ndarray]:
+        layers = [layer for layer in network.q_net if hasattr(layer, "weight")]
+        return [piece for layer in layers for piece in (layer.weight.detach().numpy().T, layer.bias.detach().numpy())]
+
+    for ours, theirs in ((agent.q_net, reference.q_net), (agent.q_net_target, reference.q_net_target)):
+        for variable, piece in zip(ours.weight_pieces(), sb3_pieces(theirs), strict=True):
+            variable.assign(piece)
+    agent._refresh_numpy_q_net(agent.q_net.acting_weights())
+    target_before = [piece.copy() for piece in sb3_pieces(reference.q_net_target)]
+
+    rng = np.random.default_rng(0)
+    n_steps, batch = 4, settings["batch_size"]
+    observations = rng.normal(size=(n_steps, batch, 6)).astype(np.float32)
+    next_observations = rng.normal(size=(n_steps, batch, 6)).astype(np.float32)
+    actions = rng.integers(0, 3, size=(n_steps, batch)).astype(np.int64)
+    rewards = rng.normal(size=(n_steps, batch)).astype(np.float32)
+    terminations = (rng.random((n_steps, batch)) < 0.3).astype(np.float32)
+    samples = iter(ReplayBufferSamples(torch.as_tensor(observations[i]), torch.as_tensor(actions[i][:, None]),
+                                       torch.as_tensor(next_observations[i]), torch.as_tensor(terminations[i][:, None]),
+                                       torch.as_tensor(rewards[i][:, None])) for i in range(n_steps))
+    monkeypatch.setattr(reference.replay_buffer, "sample", lambda *args, **kwargs: next(samples))
+    reference.train(gradient_steps=n_steps, batch_size=batch)
+
+    discounts = np.full((n_steps, batch), settings["gamma"], np.float32)
+    loss, _, _ = agent._train_phase(tf.constant(0.0), *(tf.constant(a) for a in (
+        observations, actions.astype(np.int32), rewards, next_observations, terminations, discounts)))
+    assert float(loss) == pytest.approx(reference.logger.name_to_value["train/loss"], rel=1e-5)
+    for index, (mine, other) in enumerate(zip(agent.q_net.weight_pieces(), sb3_pieces(reference.q_net), strict=True)):
+        np.testing.assert_allclose(mine.numpy(), other, rtol=1e-5, atol=1e-6, err_msg=f"online piece {index}")
+    for index, (mine, other) in enumerate(zip(agent.q_net_target.weight_pieces(), target_before, strict=True)):
+        np.testing.assert_array_equal(mine.numpy(), other, err_msg=f"target piece {index}")
