@@ -75,3 +75,50 @@ def test_same_seed_gives_identical_weights():
     np.testing.assert_array_equal(returns_a, returns_b)
     for a, b in zip(weights_a, weights_b):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rms_prop_tf_like", [True, False])
+def test_a2c_updates_equal_sb3s_from_the_same_weights_and_rollouts(rms_prop_tf_like):
+    """RL-Zoo's Atari A2C recipe on a small Box env (n_steps 5, vf_coef 0.25, ent_coef 0.01,
+    gradient clipping 0.5, RMSpropTFLike, or torch's RMSprop): three rollouts that SB3 collected,
+    each trained on by SB3 and by ours from the same weights. The loss terms of each update and the
+    weights after it are SB3's, so the optimizer state carried between updates is too."""
+    torch = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from sb3_parity import load_sb3_weights, sb3_pieces_for_ours
+    from test_gsde import BoxEnv
+
+    torch.set_num_threads(1)
+    n_envs, n_steps = 4, 5
+    settings = dict(n_steps=n_steps, learning_rate=7e-4, gamma=0.99, gae_lambda=1.0, ent_coef=0.01, vf_coef=0.25,
+                    max_grad_norm=0.5)
+    optimizer = (dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(alpha=0.99, eps=1e-5, weight_decay=0))
+                 if rms_prop_tf_like else {})
+    reference = sb3.A2C("MlpPolicy", DummyVecEnv([BoxEnv] * n_envs), seed=0, device="cpu",
+                        policy_kwargs=dict(ortho_init=False, activation_fn=torch.nn.ReLU, net_arch=[32, 32], **optimizer),
+                        **settings)
+    reference.set_logger(configure(None, []))
+    _, callback = reference._setup_learn(n_envs * n_steps * 3)
+    callback.on_training_start(locals(), globals())
+    agent = A2C(BoxEnv, n_envs=n_envs, seed=0, policy_hidden_sizes=[32, 32], activation="relu", network_init="torch",
+                rms_prop_eps=1e-5, rms_prop_tf_like=rms_prop_tf_like, **settings, **FAST)
+    load_sb3_weights(agent, reference.policy)
+    for update in range(3):
+        assert reference.collect_rollouts(reference.env, callback, reference.rollout_buffer, n_steps)
+        buffer, theirs = agent.buffer, reference.rollout_buffer
+        for name in ("observations", "actions", "values", "log_probs", "advantages", "returns"):
+            getattr(buffer, name)[:] = getattr(theirs, name).reshape(getattr(buffer, name).shape)
+        ours = agent._train()
+        reference.train()
+        logged = reference.logger.name_to_value
+        for name in ("policy_loss", "value_loss", "entropy_loss"):
+            np.testing.assert_allclose(ours[name], logged[f"train/{name}"], rtol=1e-4, atol=1e-6,
+                                       err_msg=f"{name}, update {update}")
+        for index, (mine, other) in enumerate(zip(agent.policy.split(agent.policy.params.numpy()),
+                                                  sb3_pieces_for_ours(reference.policy))):
+            np.testing.assert_allclose(mine, other, rtol=1e-4, atol=1e-6,
+                                       err_msg=f"weight piece {index} after update {update}")
