@@ -94,3 +94,33 @@ def test_acting_reads_the_same_weights_as_training(algo, compute_dtype, tmp_path
         assert agent._n_calls >= 2 * kwargs["target_update_interval"]
     agent.save(tmp_path / "agent.zip")
     assert_acting_matches(agents_zoo.load(tmp_path / "agent.zip", env=make_env))
+
+
+def test_float32_nature_cnn_is_sb3s_with_the_same_weights():
+    """The encoder is SB3's NatureCNN (conv 8x8/4, 4x4/2, 3x3/1, ReLU after each and after the
+    512-unit layer, uint8 pixels divided by 255): with SB3's weights, transposed to Keras'
+    layouts and the flattening reordered from CHW to HWC, the 512 features agree."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.preprocessing import preprocess_obs
+    from stable_baselines3.common.torch_layers import NatureCNN as SB3NatureCNN
+
+    torch.manual_seed(0)
+    reference = SB3NatureCNN(FRAMES, features_dim=512)
+    ours = NatureCNN(FRAMES)
+    build(ours, FRAMES)
+    convs = [layer for layer in reference.cnn if isinstance(layer, torch.nn.Conv2d)]
+    linear = reference.linear[0]
+    height, width = 7, 7  # 84 -> 20 -> 9 -> 7
+    channels = convs[-1].out_channels
+    # torch flattens (C, H, W); the feature kernel's rows are in our (H, W, C) order.
+    chw_rows = np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
+    pieces = [piece for conv in convs for piece in (conv.weight.detach().numpy().transpose(2, 3, 1, 0),
+                                                    conv.bias.detach().numpy())]
+    pieces += [linear.weight.detach().numpy().T[chw_rows], linear.bias.detach().numpy()]
+    for variable, piece in zip(ours.float32_weights(), pieces, strict=True):
+        variable.assign(piece)
+    frames = np.random.default_rng(0).integers(0, 256, (8, *FRAMES.shape), dtype=np.uint8)
+    with torch.no_grad():
+        expected = reference(preprocess_obs(torch.as_tensor(frames), FRAMES)).numpy()
+    np.testing.assert_allclose(ours(tf.constant(frames)).numpy(), expected, rtol=1e-4, atol=1e-5)
