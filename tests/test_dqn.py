@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
+from gymnasium import spaces
 
 from agents_zoo.agents.dqn import DQN, DQNConfig, huber, linear_epsilon, td_targets
 from agents_zoo.agents.replay import FrameReplayBuffer
@@ -229,26 +231,18 @@ def test_frame_channels_must_divide_the_stack():
 
 
 # ---------------------------------------------------------------------- parity with SB3
-class _VectorEnv:
+class _SixFeaturesThreeActions(gym.Env):
     """A 6-dimensional, 3-action env for the parity test (only its spaces are used)."""
 
-    @staticmethod
-    def make():
-        import gymnasium as gym
-        from gymnasium import spaces
+    observation_space = spaces.Box(-5.0, 5.0, (6,), np.float32)
+    action_space = spaces.Discrete(3)
 
-        class Env(gym.Env):
-            observation_space = spaces.Box(-5.0, 5.0, (6,), np.float32)
-            action_space = spaces.Discrete(3)
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(6, np.float32), {}
 
-            def reset(self, *, seed=None, options=None):
-                super().reset(seed=seed)
-                return np.zeros(6, np.float32), {}
-
-            def step(self, action):
-                return np.zeros(6, np.float32), 0.0, False, False, {}
-
-        return Env()
+    def step(self, action):
+        return np.zeros(6, np.float32), 0.0, False, False, {}
 
 
 @pytest.mark.parametrize("max_grad_norm", [10.0, 0.05])
@@ -265,10 +259,10 @@ def test_dqn_gradient_steps_equal_sb3s_from_the_same_weights_and_batches(max_gra
 
     torch.set_num_threads(1)
     settings = dict(learning_rate=1e-3, batch_size=16, gamma=0.9, max_grad_norm=max_grad_norm)
-    reference = sb3.DQN("MlpPolicy", DummyVecEnv([_VectorEnv.make]), seed=0, device="cpu",
+    reference = sb3.DQN("MlpPolicy", DummyVecEnv([_SixFeaturesThreeActions]), seed=0, device="cpu",
                         policy_kwargs=dict(net_arch=[32, 32]), **settings)
     reference.set_logger(configure(None, []))
-    agent = DQN(_VectorEnv.make, seed=1, policy_hidden_sizes=(32, 32), **settings)
+    agent = DQN(_SixFeaturesThreeActions, seed=1, policy_hidden_sizes=(32, 32), **settings)
     # Our DQN adds Adam's epsilon to sqrt(v) as Keras does (core/optimizers.py); with torch's
     # placement the two updates are the same arithmetic, which is what is compared here.
     agent.optimizer.torch_epsilon = True
