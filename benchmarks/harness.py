@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from agents_zoo.core.serialization import atomic_append_line
+from agents_zoo.core.serialization import atomic_append_line, atomic_write_bytes
 from agents_zoo.core.temporary import owned_temporary_directory
 
 from benchmarks import executors, reference_envs
@@ -29,6 +29,7 @@ from benchmarks.config import WHOLE_MACHINE, RunSpec, SweepConfig, canonical_jso
 RESULTS_FILE = "runs.jsonl"
 FAILURES_FILE = "failures.jsonl"
 CHECKPOINTS_FOLDER = "checkpoints"
+DEMONSTRATIONS_FOLDER = "demonstrations"
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
             last_line = error.splitlines()[-1] if error else "no output"
             log(f"  FAILED {spec.label}: {last_line} (full error in {failures_path})")
 
-    prepare_demonstrations(list(pending.values()), log)
+    prepare_demonstrations(list(pending.values()), output, log)
     for library in sorted({spec.library for spec in pending.values()} & set(reference_envs.SEPARATE_ENVIRONMENTS)):
         reference_envs.ensure_environment(library, log)  # built here, on screen, before runs start
     if pending:
@@ -177,8 +178,16 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
     return outcome
 
 
-def prepare_demonstrations(specs: list[RunSpec], log: Callable[[str], None]) -> None:
-    """Make each GAIL experiment's expert episodes once, before its runs start in parallel."""
+def prepare_demonstrations(specs: list[RunSpec], output: Path, log: Callable[[str], None]) -> None:
+    """Make each GAIL experiment's expert episodes once, before its runs start in parallel.
+
+    The episodes are kept beside the results (``<output>/demonstrations/``, committed with them):
+    expert training is seeded but not bitwise the same on another CPU, so a cache lost with a
+    machine would otherwise give a later run of the sweep (imitation's, a new seed) a different
+    expert from the one its finished runs imitated. A kept file is put back in the cache before
+    any run starts, so every run of the sweep, in any environment, reads the same episodes.
+    """
+    from agents_zoo.demonstrations import load_demonstrations
     from benchmarks.runner import demonstrations_cache_path
 
     made: set[str] = set()
@@ -186,15 +195,28 @@ def prepare_demonstrations(specs: list[RunSpec], log: Callable[[str], None]) -> 
         if spec.demonstrations is None:
             continue
         path = demonstrations_cache_path(spec.env, spec.demonstrations)
-        if path.is_file() or str(path) in made:
-            continue
-        log(f"  making expert demonstrations for {spec.env} ({spec.demonstrations['expert']}, "
-            f"{spec.demonstrations['expert_timesteps']:,} steps, {spec.demonstrations['n_episodes']} episodes) -> {path}")
-        with owned_temporary_directory("agents-zoo-demos-") as folder:
-            spec_path = Path(folder, "spec.json")
-            spec_path.write_text(json.dumps(spec.to_json()), encoding="utf-8")
-            completed = subprocess.run([sys.executable, "-m", "benchmarks.runner", "--demonstrations", str(spec_path)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if completed.returncode != 0:
-            raise RuntimeError(f"making demonstrations for {spec.env} failed:\n{completed.stderr[-4000:]}")
-        made.add(str(path))
+        kept = output / DEMONSTRATIONS_FOLDER / path.name
+        if kept.is_file() and not path.is_file():
+            load_demonstrations(kept)  # validated before any run reads it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, kept.read_bytes())
+            log(f"  expert demonstrations for {spec.env}: the sweep's own, from {kept}")
+        if not path.is_file() and str(path) not in made:
+            _make_demonstrations(spec, path, log)
+            made.add(str(path))
+        if not kept.is_file():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(kept, path.read_bytes())
+
+
+def _make_demonstrations(spec: RunSpec, path: Path, log: Callable[[str], None]) -> None:
+    """Train the expert and record its episodes into the cache, in a process of its own."""
+    log(f"  making expert demonstrations for {spec.env} ({spec.demonstrations['expert']}, "
+        f"{spec.demonstrations['expert_timesteps']:,} steps, {spec.demonstrations['n_episodes']} episodes) -> {path}")
+    with owned_temporary_directory("agents-zoo-demos-") as folder:
+        spec_path = Path(folder, "spec.json")
+        spec_path.write_text(json.dumps(spec.to_json()), encoding="utf-8")
+        completed = subprocess.run([sys.executable, "-m", "benchmarks.runner", "--demonstrations", str(spec_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"making demonstrations for {spec.env} failed:\n{completed.stderr[-4000:]}")

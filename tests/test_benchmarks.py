@@ -635,6 +635,40 @@ def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch,
     assert not [p.name for p in temporary.iterdir() if p.name.startswith(("SB3-", "imitation-"))]
 
 
+def test_a_sweep_keeps_its_expert_episodes_and_gives_them_back_when_the_cache_is_lost(tmp_path, monkeypatch):
+    """Expert training is seeded, not bitwise the same on another CPU: a later run of a sweep
+    (imitation's, a new seed) must read the episodes its finished runs imitated, not a retrained
+    expert's, so the sweep keeps them beside its results and restores a lost cache from there."""
+    from types import SimpleNamespace
+
+    from agents_zoo.demonstrations import Demonstrations, load_demonstrations, save_demonstrations
+
+    monkeypatch.setenv("AGENTS_ZOO_CACHE", str(tmp_path / "cache"))
+    episodes = Demonstrations(observations=np.arange(12, dtype=np.float32).reshape(1, 4, 3),
+                              actions=np.zeros((1, 4), np.int64), rewards=np.ones((1, 4), np.float32))
+    trained: list[Path] = []
+
+    def train_expert(spec, path, log):
+        trained.append(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_demonstrations(path, episodes)
+
+    monkeypatch.setattr(harness, "_make_demonstrations", train_expert)
+    spec = SimpleNamespace(env="Pendulum-v1", demonstrations={"expert": "ppo", "expert_timesteps": 64,
+                                                              "n_episodes": 1, "seed": 0})
+    output, lines = tmp_path / "results", []
+    harness.prepare_demonstrations([spec, spec], output, lines.append)
+    (cache_file,) = trained
+    kept = output / harness.DEMONSTRATIONS_FOLDER / cache_file.name
+    assert kept.read_bytes() == cache_file.read_bytes()
+
+    cache_file.unlink()  # a new machine
+    harness.prepare_demonstrations([spec], output, lines.append)
+    assert trained == [cache_file], "the expert was trained again"
+    np.testing.assert_array_equal(load_demonstrations(cache_file).observations, episodes.observations)
+    assert lines == [f"  expert demonstrations for Pendulum-v1: the sweep's own, from {kept}"]
+
+
 # ----------------------------------------------------------------------------- end to end (slow)
 def _bench_command(*args: str) -> list[str]:
     # The lead's `agents-zoo` entry point; benchmarks.cli alone where it is not installed.
