@@ -78,10 +78,14 @@ def run_speeds(runs: list[dict[str, Any]], field: str = "steps_per_second") -> n
 
 
 def _target_return(runs_by_library: dict[str, list[dict[str, Any]]], algo: str) -> tuple[float | None, str]:
-    for runs in runs_by_library.values():
-        expert = runs[0].get("expert_return")
-        if expert is not None:  # normalized scores are then fractions of the expert's return
-            return float(expert), "the expert's mean return in the demonstrations"
+    experts = sorted({float(run["expert_return"]) for runs in runs_by_library.values() for run in runs
+                      if run.get("expert_return") is not None})
+    if len(experts) > 1:  # records made before the sweep kept its episodes, on another machine's expert
+        listed = ", ".join(f"{expert:.1f}" for expert in experts)
+        return experts[0], (f"the lowest of the experts' mean returns; the runs imitated different experts "
+                            f"({listed}), so their fractions of the expert do not compare")
+    if experts:  # normalized scores are then fractions of the expert's return
+        return experts[0], "the expert's mean return in the demonstrations"
     for runs in runs_by_library.values():
         target = runs[0]["spec"].get("target_return")
         if target is not None:

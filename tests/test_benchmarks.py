@@ -600,6 +600,18 @@ def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations
     assert lines[2].endswith("| never reached, 0.70 |")  # seed 0 first
 
 
+def test_a_report_says_when_its_runs_imitated_different_experts():
+    """Fractions of the expert only compare on one expert's episodes; records made on another
+    machine's retrained expert are named, not silently normalized by the first run's."""
+    runs = []
+    for seed, expert in ((0, 2609.5), (1, 2584.8)):
+        run = _fake_record(config.parse_config(tiny_config(seeds=[seed])).runs[0], 80.0, 1.0, 1.0)
+        runs.append({**run, "expert_return": expert})
+    assert report._target_return({"ours": runs[:1]}, "gail") == (2609.5, "the expert's mean return in the demonstrations")
+    target, source = report._target_return({"ours": runs[:1], "imitation": runs[1:]}, "gail")
+    assert target == 2584.8 and "imitated different experts (2584.8, 2609.5)" in source
+
+
 @pytest.mark.bench
 def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch, request):
     """A tiny sweep under both protocols: records carry theirs, the whole-machine SB3 run stepped a
