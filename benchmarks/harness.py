@@ -196,7 +196,8 @@ def prepare_demonstrations(specs: list[RunSpec], output: Path, log: Callable[[st
             continue
         path = demonstrations_cache_path(spec.env, spec.demonstrations)
         kept = output / DEMONSTRATIONS_FOLDER / path.name
-        if kept.is_file() and not path.is_file():
+        if kept.is_file() and not (path.is_file() and path.read_bytes() == kept.read_bytes()):
+            # A missing cache, or one holding another machine's retrained expert: the sweep's own wins.
             load_demonstrations(kept)  # validated before any run reads it
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, kept.read_bytes())

@@ -680,6 +680,12 @@ def test_a_sweep_keeps_its_expert_episodes_and_gives_them_back_when_the_cache_is
     np.testing.assert_array_equal(load_demonstrations(cache_file).observations, episodes.observations)
     assert lines == [f"  expert demonstrations for Pendulum-v1: the sweep's own, from {kept}"]
 
+    other = Demonstrations(observations=np.zeros((1, 4, 3), np.float32), actions=np.zeros((1, 4), np.int64),
+                           rewards=np.zeros((1, 4), np.float32))
+    save_demonstrations(cache_file, other)  # a cache holding another machine's retrained expert
+    harness.prepare_demonstrations([spec], output, lines.append)
+    assert cache_file.read_bytes() == kept.read_bytes() and trained == [cache_file]
+
 
 # ----------------------------------------------------------------------------- end to end (slow)
 def _bench_command(*args: str) -> list[str]:
