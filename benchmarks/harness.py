@@ -190,24 +190,24 @@ def prepare_demonstrations(specs: list[RunSpec], output: Path, log: Callable[[st
     from agents_zoo.demonstrations import load_demonstrations
     from benchmarks.runner import demonstrations_cache_path
 
-    made: set[str] = set()
     for spec in specs:
         if spec.demonstrations is None:
             continue
         path = demonstrations_cache_path(spec.env, spec.demonstrations)
         kept = output / DEMONSTRATIONS_FOLDER / path.name
-        if kept.is_file() and not (path.is_file() and path.read_bytes() == kept.read_bytes()):
-            # A missing cache, or one holding another machine's retrained expert: the sweep's own wins.
-            load_demonstrations(kept)  # validated before any run reads it
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, kept.read_bytes())
-            log(f"  expert demonstrations for {spec.env}: the sweep's own, from {kept}")
-        if not path.is_file() and str(path) not in made:
+        if kept.is_file():  # also every later spec of an experiment whose episodes were just made
+            episodes = kept.read_bytes()
+            if not (path.is_file() and path.read_bytes() == episodes):
+                # A missing cache, or one holding another machine's retrained expert: the sweep's own wins.
+                load_demonstrations(kept)  # validated before any run reads it
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(path, episodes)
+                log(f"  expert demonstrations for {spec.env}: the sweep's own, from {kept}")
+            continue
+        if not path.is_file():
             _make_demonstrations(spec, path, log)
-            made.add(str(path))
-        if not kept.is_file():
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(kept, path.read_bytes())
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(kept, path.read_bytes())
 
 
 def _make_demonstrations(spec: RunSpec, path: Path, log: Callable[[str], None]) -> None:
