@@ -14,8 +14,9 @@ from benchmarks.config import PROTOCOLS, REFERENCE_LIBRARY, SINGLE_THREAD, WHOLE
 from benchmarks.machine import machine_text
 
 REPORT_FILE = "report.md"
-# Imitation reports: besides the final evaluation, the mean of this many last learning-curve points
-# (an adversarial learner's return swings from one evaluation to the next) and the best point.
+# Besides the final evaluation, the mean of each run's last this many learning-curve points: a
+# steadier end-of-training score where one evaluation is a few noisy episodes (Atari per-life
+# returns) or the return swings from one evaluation to the next (an adversarial learner's).
 LAST_EVALUATIONS = 5
 # Imitation reports: the fraction of the expert's return from which a later drop counts as a collapse.
 COLLAPSE_CHECK_FRACTION = 0.9
@@ -205,6 +206,7 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
         ours, theirs = libraries[label], libraries[reference]
         improvement = stats.probability_of_improvement(_finals(ours), _finals(theirs), reps)
         lines.append(f"- P({label} > {reference}) = {improvement.format(2)}")
+        lines += last_evaluations_lines(label, reference, ours, theirs, reps)
         ours, theirs, machine_note = same_machine_runs(label, reference, ours, theirs)
         if machine_note:
             lines.append(f"- {machine_note}")
@@ -234,6 +236,28 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     if target is not None and first.get("expert_return") is not None:
         lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
     return lines
+
+
+def last_evaluations(runs: list[dict[str, Any]]) -> np.ndarray | None:
+    """Each run's mean of its last ``LAST_EVALUATIONS`` learning-curve points, or None unless every
+    run's curve has more points than that (a speed sweep's two-point curves say nothing here)."""
+    curves = [run["curve"]["mean"] for run in runs]
+    if not curves or min(len(curve) for curve in curves) <= LAST_EVALUATIONS:
+        return None
+    return np.array([np.mean(curve[-LAST_EVALUATIONS:]) for curve in curves])
+
+
+def last_evaluations_lines(label: str, reference: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
+                           reps: int) -> list[str]:
+    """The two libraries compared on the mean of each run's last evaluations (IQM over runs, and
+    the probability of improvement), beside the comparison of final evaluations above it."""
+    ours_last, theirs_last = last_evaluations(ours), last_evaluations(theirs)
+    if ours_last is None or theirs_last is None:
+        return []
+    improvement = stats.probability_of_improvement(ours_last, theirs_last, reps)
+    return [f"- mean of each run's last {LAST_EVALUATIONS} evaluations (learning-curve points): {label} IQM "
+            f"{stats.iqm_interval(ours_last, reps).format()}, {reference} IQM "
+            f"{stats.iqm_interval(theirs_last, reps).format()}; P({label} > {reference}) = {improvement.format(2)}"]
 
 
 def recorded_machine(run: dict[str, Any]) -> str | None:

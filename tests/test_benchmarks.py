@@ -488,6 +488,24 @@ def test_report_gives_the_env_cost_and_the_learners_ratio(tmp_path):
     assert "(CPU-time steps/s without the env's time: the learners) = 4.00 [4.00, 4.00]" in text
 
 
+def test_report_compares_the_mean_of_each_runs_last_evaluations_where_curves_are_long_enough(tmp_path):
+    """A noisy final evaluation (a few Atari lives) gets a steadier companion: each run's mean of
+    its last 5 curve points, compared across libraries; a speed sweep's short curves get none."""
+    sweep = config.parse_config(tiny_config(random_baseline=False))
+    records = []
+    for spec in sweep.runs:
+        record = _fake_record(spec, 500.0, 1000.0, 1000.0)
+        tail = [10.0, 20.0, 30.0, 40.0, 50.0] if spec.library == "ours" else [0.0, 10.0, 20.0, 30.0, 40.0]
+        record["curve"]["mean"] = [-100.0] + tail  # the first point is left out: ours 30, SB3 20
+        records.append(record)
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+    assert ("- mean of each run's last 5 evaluations (learning-curve points): ours IQM 30.0 [30.0, 30.0], "
+            "sb3 IQM 20.0 [20.0, 20.0]; P(ours > sb3) = 1.00 [1.00, 1.00]") in text
+    for record in records:
+        record["curve"]["mean"] = record["curve"]["mean"][1:]  # no more points than the window
+    assert "last 5 evaluations" not in report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+
+
 @pytest.mark.parametrize("reference_final, meaningful", [(8.0, False), (400.0, True)])
 def test_a_target_the_random_agent_meets_gets_no_normalized_score_or_threshold(tmp_path, reference_final, meaningful):
     """With no target_return the reference's mean is the target; where the reference learned nothing
