@@ -238,13 +238,18 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     return lines
 
 
+def last_evaluation_means(curves: list[Any]) -> np.ndarray:
+    """Each curve's mean of its last ``LAST_EVALUATIONS`` points."""
+    return np.array([np.mean(curve[-LAST_EVALUATIONS:]) for curve in curves])
+
+
 def last_evaluations(runs: list[dict[str, Any]]) -> np.ndarray | None:
-    """Each run's mean of its last ``LAST_EVALUATIONS`` learning-curve points, or None unless every
-    run's curve has more points than that (a speed sweep's two-point curves say nothing here)."""
+    """Each run's ``last_evaluation_means``, or None unless every run's curve has more points than
+    that (a speed sweep's two-point curves say nothing here)."""
     curves = [run["curve"]["mean"] for run in runs]
     if not curves or min(len(curve) for curve in curves) <= LAST_EVALUATIONS:
         return None
-    return np.array([np.mean(curve[-LAST_EVALUATIONS:]) for curve in curves])
+    return last_evaluation_means(curves)
 
 
 def last_evaluations_lines(label: str, reference: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
@@ -332,7 +337,7 @@ def expert_fractions(libraries: dict[str, list[dict[str, Any]]], expert: float, 
     for library in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
         runs = sorted(libraries[library], key=lambda r: r["key"]["seed"])
         curves = [(np.asarray(r["curve"]["mean"]) - random) / (expert - random) for r in runs if r["curve"]["mean"]]
-        columns = [(_finals(runs) - random) / (expert - random), np.array([np.mean(c[-LAST_EVALUATIONS:]) for c in curves]),
+        columns = [(_finals(runs) - random) / (expert - random), last_evaluation_means(curves),
                    np.array([np.max(c) for c in curves])]
         cells = [f"{f.mean():.2f} +- {f.std():.2f}" if f.size else "n/a" for f in columns]
         cells.append(", ".join(_lowest_after_reaching(c, COLLAPSE_CHECK_FRACTION) for c in curves) or "n/a")
