@@ -124,3 +124,17 @@ def test_float32_nature_cnn_is_sb3s_with_the_same_weights():
     with torch.no_grad():
         expected = reference(preprocess_obs(torch.as_tensor(frames), FRAMES)).numpy()
     np.testing.assert_allclose(ours(tf.constant(frames)).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_image_networks_refresh_their_copies_without_handing_back_a_flat_vector(algo):
+    """acting_weights() flattens the weights only for the NumPy acting path of vector
+    observations: an image network acts in TF on its refreshed copies, and its updates hand
+    back an empty vector instead of concatenating ~1.7M weights that nothing reads."""
+    agent = agents_zoo.make(algo, lambda: RandomImageEnv(shape=FRAMES.shape), seed=0, compute_dtype="bfloat16")
+    network = agent.q_net if algo == "dqn" else agent.policy
+    features = network.features
+    weight = features.float32_weights()[0]
+    weight.assign(weight + 1.0)
+    assert network.acting_weights().shape == (0,)
+    np.testing.assert_array_equal(features._acting.copies[0].numpy(), tf.cast(weight, tf.bfloat16).numpy())

@@ -77,8 +77,12 @@ class PiecewiseNetwork(keras.Model):
     def acting_weights(self) -> tf.Tensor:
         """Call after every change of the weights (inside the update graph, or after a load): it
         refreshes what acting on images reads (``NatureCNN.refresh_acting_copies``) and returns all
-        pieces as one flat vector for the NumPy path: one tensor out of a compiled update, one ``.numpy()``."""
+        pieces as one flat vector for the NumPy path: one tensor out of a compiled update, one ``.numpy()``.
+        Image networks act in TF on those copies and return an empty vector: concatenating
+        their 1.7M weights for no reader took ~1 ms of a ~15 ms DQN Atari update (one core)."""
         self.features.refresh_acting_copies()
+        if isinstance(self.features, networks.NatureCNN):
+            return tf.zeros([0], tf.float32)
         return tf.concat([tf.reshape(piece, [-1]) for piece in self.weight_pieces()], axis=0)
 
     def acting_features(self, observations: tf.Tensor) -> tf.Tensor:
