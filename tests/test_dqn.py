@@ -54,12 +54,12 @@ def test_one_compiled_phase_equals_the_same_updates_one_call_each():
     rewards = rng.normal(size=(3, 16)).astype(np.float32)
     terminations = (rng.random((3, 16)) < 0.2).astype(np.float32)
     discounts = np.full((3, 16), agent.config.gamma, np.float32)
-    agent._train_phase(tf.constant(0.0), obs, actions, rewards, next_obs, terminations, discounts)
+    agent._train_phase(tf.constant(0.0), None, obs, actions, rewards, next_obs, terminations, discounts)
     batched = [v.numpy() for v in agent.q_net.variables]
     for variable, value in zip(state, initial):
         variable.assign(value)
     for i in range(3):
-        agent._train_phase(tf.constant(0.0), obs[i:i + 1], actions[i:i + 1], rewards[i:i + 1], next_obs[i:i + 1],
+        agent._train_phase(tf.constant(0.0), None, obs[i:i + 1], actions[i:i + 1], rewards[i:i + 1], next_obs[i:i + 1],
                            terminations[i:i + 1], discounts[i:i + 1])
     for a, b in zip(batched, agent.q_net.variables):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
@@ -291,10 +291,52 @@ def test_dqn_gradient_steps_equal_sb3s_from_the_same_weights_and_batches(max_gra
     reference.train(gradient_steps=n_steps, batch_size=batch)
 
     discounts = np.full((n_steps, batch), settings["gamma"], np.float32)
-    loss, _, _ = agent._train_phase(tf.constant(0.0), *(tf.constant(a) for a in (
+    loss, _, _, _ = agent._train_phase(tf.constant(0.0), None, *(tf.constant(a) for a in (
         observations, actions.astype(np.int32), rewards, next_observations, terminations, discounts)))
     assert float(loss) == pytest.approx(reference.logger.name_to_value["train/loss"], rel=1e-5)
     for index, (mine, other) in enumerate(zip(agent.q_net.weight_pieces(), sb3_pieces(reference.q_net), strict=True)):
         np.testing.assert_allclose(mine.numpy(), other, rtol=1e-5, atol=1e-6, err_msg=f"online piece {index}")
     for index, (mine, other) in enumerate(zip(agent.q_net_target.weight_pieces(), target_before, strict=True)):
         np.testing.assert_array_equal(mine.numpy(), other, err_msg=f"target piece {index}")
+
+
+def test_greedy_actions_picked_in_the_training_call_are_the_ones_acting_would_pick(monkeypatch):
+    """An image Q-network's training call also returns the greedy actions for the observations the
+    next step acts on (its weights still in cache): the run is the one where acting computes them itself."""
+    from wrappers.fake_envs import RandomImageEnv
+
+    def run(use_ahead: bool):
+        agent = DQN(lambda: RandomImageEnv(shape=(4, 36, 36), episode_length=30), seed=0, buffer_size=300,
+                    learning_starts=20, batch_size=8, train_freq=2, target_update_interval=10,
+                    exploration_fraction=0.1, exploration_final_eps=0.0, compute_dtype="float32",
+                    deduplicate_frames=False)
+        calls = {"ahead": 0, "computed": 0}
+        greedy_graph = agent._greedy_graph
+
+        def counting_graph(observations):
+            calls["computed"] += 1
+            return greedy_graph(observations)
+
+        agent._greedy_graph = counting_graph
+        train = agent._train
+
+        def train_and_maybe_forget(steps):
+            train(steps)
+            if not use_ahead:
+                agent._greedy_ahead = None
+            elif agent._greedy_ahead is not None:
+                calls["ahead"] += 1
+
+        agent._train = train_and_maybe_forget
+        agent.learn(120)
+        return agent, calls
+
+    with_ahead, ahead_calls = run(True)
+    without, plain_calls = run(False)
+    assert ahead_calls["ahead"] == 50  # one per training phase: (120 - 20) steps / train_freq 2
+    # each saved an acting call, but the last phase's: no step follows it
+    assert plain_calls["computed"] - ahead_calls["computed"] == 49
+    np.testing.assert_array_equal(with_ahead.replay.actions, without.replay.actions)
+    for a, b in zip(with_ahead.q_net.variables, without.q_net.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert with_ahead._greedy_ahead is None  # dropped when learn returns: the weights may change before the next

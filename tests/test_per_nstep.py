@@ -355,7 +355,7 @@ def test_prioritized_step_with_unit_weights_is_the_uniform_step_and_returns_td_e
     weighted = [v.numpy() for v in agent.q_net.variables]
     for variable, value in zip(state, initial):
         variable.assign(value)
-    agent._train_phase(tf.constant(0.0), obs[None], actions[None], rewards[None], next_obs[None],
+    agent._train_phase(tf.constant(0.0), None, obs[None], actions[None], rewards[None], next_obs[None],
                        terminations[None], discounts[None])
     for a, b in zip(weighted, agent.q_net.variables):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
