@@ -138,3 +138,29 @@ def test_image_networks_refresh_their_copies_without_handing_back_a_flat_vector(
     weight.assign(weight + 1.0)
     assert network.acting_weights().shape == (0,)
     np.testing.assert_array_equal(features._acting.copies[0].numpy(), tf.cast(weight, tf.bfloat16).numpy())
+
+
+@pytest.mark.parametrize("compute_dtype", ["bfloat16", "float32"])
+def test_training_on_fresh_copies_gives_calls_values_and_gradients(compute_dtype):
+    """A DQN update reads the acting copies that the previous update refreshed instead of casting
+    the weights again (NatureCNN.call_on_fresh_copies): the same Q-values and the same gradients
+    on every float32 weight, bit for bit."""
+    from agents_zoo.core.policies import QNetwork
+
+    network = QNetwork(FRAMES, 4, (), "relu", dueling=True, compute_dtype=compute_dtype)
+    network.acting_weights()
+    frames = tf.constant(np.random.default_rng(2).integers(0, 256, (5, *FRAMES.shape), dtype=np.uint8))
+
+    @tf.function
+    def values_and_gradients(read_copies: bool):
+        with tf.GradientTape() as tape:
+            q_values = network.call_on_fresh_copies(frames) if read_copies else network(frames)
+            loss = tf.reduce_sum(tf.square(q_values - 1.0))
+        return q_values, tape.gradient(loss, network.trainable_variables)
+
+    (cast_values, cast_gradients), (copy_values, copy_gradients) = (values_and_gradients(flag) for flag in (False, True))
+    np.testing.assert_array_equal(copy_values.numpy(), cast_values.numpy())
+    assert len(copy_gradients) == len(network.trainable_variables) == 12
+    for ours, reference in zip(copy_gradients, cast_gradients, strict=True):
+        assert ours.dtype == tf.float32
+        np.testing.assert_array_equal(ours.numpy(), reference.numpy())

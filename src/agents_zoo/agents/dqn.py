@@ -259,8 +259,9 @@ class DQN(BaseAgent):
         on the updated weights; empty where they are None)."""
         self._mix_target_if_due(target_mix)
         if actions.shape[0] == 1:  # Atari's usual phase: no while loop, so grappler can fuse across the step
+            # The last phase (or setup, or a load) left the acting copies fresh: the step may read them.
             loss, q_mean, _ = self._gradient_step(observations[0], actions[0], rewards[0], next_observations[0],
-                                                  terminations[0], discounts[0])
+                                                  terminations[0], discounts[0], copies_fresh=True)
             return loss, q_mean, self.q_net.acting_weights(), self._greedy_ahead_graph(acting_observations)
         loss_sum = tf.constant(0.0)
         q_sum = tf.constant(0.0)
@@ -287,7 +288,7 @@ class DQN(BaseAgent):
         return loss, q_mean, tf.abs(errors)
 
     def _gradient_step(self, observations, actions, rewards, next_observations, terminations, discounts,
-                       weights=None):
+                       weights=None, copies_fresh=False):
         cfg = self.config
         variables = self.q_net.trainable_variables
         next_q_target = self.q_net_target.acting_q_values(next_observations)
@@ -295,7 +296,7 @@ class DQN(BaseAgent):
         targets = tf.stop_gradient(td_targets(rewards, terminations, next_q_target, next_q_online, discounts,
                                               cfg.double_q))
         with tf.GradientTape() as tape:
-            q_values = self.q_net(observations)
+            q_values = self.q_net.call_on_fresh_copies(observations) if copies_fresh else self.q_net(observations)
             chosen = tf.gather(q_values, tf.cast(actions, tf.int32), axis=1, batch_dims=1)
             errors = chosen - targets
             loss = huber(errors, weights)

@@ -287,11 +287,31 @@ class NatureCNN(keras.Model):
         """``call`` on the compute-dtype copies: the same numbers, once they are refreshed."""
         return self.encode(inputs, self._acting.copies) if self._acting.copies else self(inputs)
 
+    def call_on_fresh_copies(self, inputs: tf.Tensor) -> tf.Tensor:
+        """``call``'s numbers and gradients, read from the compute-dtype copies instead of casting
+        the float32 weights again; the copies must be fresh (``refresh_acting_copies`` ran after the
+        last change of the weights). The gradients reach the float32 weights as the cast's would.
+        A DQN update follows a refresh: the cast of all 1.7M weights took ~0.5 ms of its ~15 ms."""
+        if not self._acting.copies:
+            return self(inputs)
+        return self.encode(inputs, [_cast_held_by(copy, weight) for weight, copy in
+                                    zip(self.float32_weights(), self._acting.copies)])
+
     def refresh_acting_copies(self) -> None:
         """Copy the weights into what ``acting_call`` reads; call it after every change of the
         weights (an update, a load, a target-network mix). Works eagerly and inside a graph."""
         for copy, weight in zip(self._acting.copies, self.float32_weights()):
             copy.assign(tf.cast(weight, copy.dtype))
+
+
+@tf.custom_gradient
+def _cast_held_by(copy: tf.Tensor, weight: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], Any]]:
+    """``tf.cast(weight, copy.dtype)``, value and gradient, where ``copy`` already holds that value."""
+
+    def gradient(upstream: tf.Tensor) -> tuple[None, tf.Tensor]:
+        return None, tf.cast(upstream, weight.dtype)
+
+    return tf.identity(copy), gradient
 
 
 class _AttributeHolder:
@@ -317,6 +337,9 @@ class FlattenFeatures(keras.Model):
         return tf.reshape(inputs, [tf.shape(inputs)[0], -1])
 
     def acting_call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return self(inputs)
+
+    def call_on_fresh_copies(self, inputs: tf.Tensor) -> tf.Tensor:
         return self(inputs)
 
     def refresh_acting_copies(self) -> None:

@@ -295,6 +295,10 @@ class QNetwork(PiecewiseNetwork):
     def call(self, observations: tf.Tensor) -> tf.Tensor:
         return self.forward(TF_OPS, self.weight_pieces(), float32_features(self.features(observations)))
 
+    def call_on_fresh_copies(self, observations: tf.Tensor) -> tf.Tensor:
+        """``call``, reading the features' fresh compute-dtype copies (``NatureCNN.call_on_fresh_copies``)."""
+        return self.forward(TF_OPS, self.weight_pieces(), float32_features(self.features.call_on_fresh_copies(observations)))
+
     def acting_q_values(self, observations: tf.Tensor) -> tf.Tensor:
         """``call`` on the acting copies of the image features: greedy actions, and the target
         network's values (its weights change only at a target update)."""
