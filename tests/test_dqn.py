@@ -300,7 +300,7 @@ def test_dqn_gradient_steps_equal_sb3s_from_the_same_weights_and_batches(max_gra
         np.testing.assert_array_equal(mine.numpy(), other, err_msg=f"target piece {index}")
 
 
-def test_greedy_actions_picked_in_the_training_call_are_the_ones_acting_would_pick(monkeypatch):
+def test_greedy_actions_picked_in_the_training_call_are_the_ones_acting_would_pick():
     """An image Q-network's training call also returns the greedy actions for the observations the
     next step acts on (its weights still in cache): the run is the one where acting computes them itself."""
     from wrappers.fake_envs import RandomImageEnv

@@ -411,7 +411,7 @@ class DQN(BaseAgent):
             # core), the weights evicted by the update's ~100 MB of traffic. An MLP acts in NumPy.
             acting = tf.constant(np.asarray(self._last_obs, self.observation_space.dtype)) if self.uses_images else None
             loss, q_mean, flat_weights, greedy = self._train_phase(mix, acting, *(tf.constant(a) for a in batch[:6]))
-            if self.uses_images:
+            if acting is not None:
                 self._greedy_ahead = (self._last_obs, greedy.numpy())
         else:
             # Prioritized replay draws each batch from the priorities the previous step left
