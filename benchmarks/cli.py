@@ -29,6 +29,7 @@ EPILOG = """\
 examples:
   agents-zoo bench --config quick                     # ~2 min: PPO CartPole, ours vs SB3, 2 seeds
   agents-zoo bench --config cartpole --workers 2
+  agents-zoo bench --config cartpole --models ~/az-models  # keep the trained models too
   agents-zoo bench --config my_sweep.json --executor ray --address auto
   agents-zoo bench --config quick --report-only       # re-make the report from finished runs
   agents-zoo bench --list-configs
@@ -48,6 +49,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                         help="a shipped config name (e.g. quick) or a path to a JSON sweep config")
     parser.add_argument("--output", metavar="DIR", type=Path,
                         help=f"results folder (default: {DEFAULT_OUTPUT_ROOT}/<config name>)")
+    parser.add_argument("--models", metavar="DIR", type=Path,
+                        help="also keep each trained run's policy in DIR/<run>/ with the run's spec.json: ours "
+                             "as agent.zip (agents-zoo evaluate DIR/<run>/agent.zip), SB3's and imitation's "
+                             "generator as model.zip (+ vecnormalize.pkl where observations are normalized); "
+                             "no replay buffers. Models are not results: keep DIR out of the repository")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="single-thread runs at the same time (default 1; each uses one thread); "
                              "whole-machine runs always run one at a time, after them")
@@ -116,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"agents-zoo bench: error: {exc}", file=sys.stderr)
         return 2
     output = args.output or DEFAULT_OUTPUT_ROOT / sweep.name
+    if args.models is not None and args.models.exists() and not args.models.is_dir():
+        print(f"agents-zoo bench: error: --models {str(args.models)!r} is a file; expected a folder "
+              "(made if missing)", file=sys.stderr)
+        return 2
     if args.dry_run:
         for spec in sweep.runs:
             print(f"{spec.label:60s} budget {spec.budget:>10,}  key {spec.hyperparameter_hash}")
@@ -125,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.report_only:
         try:
             outcome = harness.run_sweep(sweep, output, executor=args.executor, workers=args.workers,
-                                        address=args.address, log=lambda line: print(line, flush=True))
+                                        address=args.address, log=lambda line: print(line, flush=True),
+                                        models=args.models)
         except harness.SweepLockedError as exc:
             print(f"agents-zoo bench: error: {exc}", file=sys.stderr)
             return 2

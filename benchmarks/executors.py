@@ -28,20 +28,21 @@ STDERR_TAIL_CHARS = 4000
 
 # on_done(spec_text, outcome): outcome is {"ok": True, "record": {...}} or {"ok": False, "error": "..."}.
 OnDone = Callable[[str, dict], None]
-# spec_text -> the run's checkpoint folder (or None).
-CheckpointFolder = Callable[[str], "str | None"]
+# spec_text -> one of the run's folders (its checkpoints, its kept model), or None.
+RunFolder = Callable[[str], "str | None"]
 
 
-def _no_checkpoints(spec_text: str) -> None:
+def _no_folder(spec_text: str) -> None:
     return None
 
 
-def execute_run(spec_text: str, checkpoint_folder: str | None = None) -> str:
+def execute_run(spec_text: str, checkpoint_folder: str | None = None, model_folder: str | None = None) -> str:
     """Run one spec in a child process; return {"ok": ..., "record" | "error": ...} as JSON text.
 
     The child is this environment's Python, or the reference library's own virtualenv where it
     cannot share ours (imitation: ``benchmarks.reference_envs``). ``checkpoint_folder`` holds the
-    run's in-run checkpoints: a run killed earlier continues from its last one.
+    run's in-run checkpoints: a run killed earlier continues from its last one. ``model_folder``,
+    if given, receives the trained policy (``runner.keep_policy``).
     """
     from benchmarks import reference_envs
 
@@ -50,6 +51,7 @@ def execute_run(spec_text: str, checkpoint_folder: str | None = None) -> str:
         spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
         spec_path.write_text(spec_text, encoding="utf-8")
         arguments = [str(spec_path), str(result_path)] + ([checkpoint_folder] if checkpoint_folder else [])
+        arguments += ["--model-folder", model_folder] if model_folder else []
         completed = subprocess.run([python, "-m", "benchmarks.runner", *arguments],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"})
@@ -60,10 +62,11 @@ def execute_run(spec_text: str, checkpoint_folder: str | None = None) -> str:
 
 
 def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int,
-              checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
+              checkpoint_folder: RunFolder = _no_folder, model_folder: RunFolder = _no_folder) -> None:
     """A pool of ``workers`` threads, each waiting on one child process at a time."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_run, text, checkpoint_folder(text)): text for text in spec_texts}
+        futures = {pool.submit(execute_run, text, checkpoint_folder(text), model_folder(text)): text
+                   for text in spec_texts}
         try:
             for future in concurrent.futures.as_completed(futures):
                 on_done(futures[future], json.loads(future.result()))
@@ -74,7 +77,8 @@ def run_local(spec_texts: Iterable[str], on_done: OnDone, workers: int,
 
 
 def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: str | None,
-            checkpoint_folder: CheckpointFolder = _no_checkpoints, exclusive_texts: Iterable[str] = ()) -> None:
+            checkpoint_folder: RunFolder = _no_folder, exclusive_texts: Iterable[str] = (),
+            model_folder: RunFolder = _no_folder) -> None:
     """Ray tasks of one CPU each; ``address=None`` starts a local instance with ``workers`` CPUs.
 
     ``exclusive_texts`` (whole-machine runs) go after the others, each a task that asks for all
@@ -96,8 +100,8 @@ def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: s
         node_cpus = max(int(node["Resources"].get("CPU", 1)) for node in ray.nodes() if node["Alive"])
         for texts, cpus in ((list(spec_texts), 1), (list(exclusive_texts), node_cpus)):
             remote_run = ray.remote(num_cpus=cpus, max_retries=0)(execute_run)
-            # The checkpoint folder is a path on the node that runs the task (one machine: the same folder).
-            pending = {remote_run.remote(text, checkpoint_folder(text)): text for text in texts}
+            # The checkpoint and model folders are paths on the node that runs the task (one machine: the same folders).
+            pending = {remote_run.remote(text, checkpoint_folder(text), model_folder(text)): text for text in texts}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
@@ -113,7 +117,8 @@ def run_ray(spec_texts: Iterable[str], on_done: OnDone, workers: int, address: s
 
 
 def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", workers: int = 1,
-            address: str | None = None, checkpoint_folder: CheckpointFolder = _no_checkpoints) -> None:
+            address: str | None = None, checkpoint_folder: RunFolder = _no_folder,
+            model_folder: RunFolder = _no_folder) -> None:
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -124,9 +129,9 @@ def run_all(spec_texts: list[str], on_done: OnDone, *, executor: str = "local", 
     if executor == "local":
         for texts, pool_size in ((shared, workers), (exclusive, 1)):
             if texts:
-                run_local(texts, on_done, pool_size, checkpoint_folder)
+                run_local(texts, on_done, pool_size, checkpoint_folder, model_folder)
     else:
-        run_ray(shared, on_done, workers, address, checkpoint_folder, exclusive)
+        run_ray(shared, on_done, workers, address, checkpoint_folder, exclusive, model_folder)
 
 
 def split_exclusive(spec_texts: list[str]) -> tuple[list[str], list[str]]:

@@ -4,6 +4,7 @@ Results live in ``<output>/runs.jsonl``, one JSON record per finished run, appen
 (single) process with an atomic rewrite: a sweep killed at any moment leaves every finished
 record intact, and re-running it skips them (key: algo, env, library, seed, budget,
 hyperparameter hash). Failed runs go to ``failures.jsonl`` and are retried on the next sweep.
+With ``models``, each run also keeps its trained policy in ``<models>/<run>/`` (``--models``).
 """
 
 from __future__ import annotations
@@ -98,16 +99,24 @@ def exclusive_results_folder(output: Path) -> Iterator[None]:
         handle.close()
 
 
+def run_folder_name(spec: RunSpec) -> str:
+    """The folder name of a run's checkpoints and of its kept model: its label and hyperparameter hash."""
+    return f"{spec.label.replace('/', '_')}__{spec.hyperparameter_hash}"
+
+
 def run_sweep(config: SweepConfig, output: str | Path, *, executor: str = "local", workers: int = 1,
-              address: str | None = None, log: Callable[[str], None] = print) -> SweepOutcome:
+              address: str | None = None, log: Callable[[str], None] = print,
+              models: str | Path | None = None) -> SweepOutcome:
+    """Run what ``output`` has no record of; with ``models``, each trained run also keeps its policy
+    in ``<models>/<run>/`` (the library's own files and ``spec.json``; ``runner.keep_policy``)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     with exclusive_results_folder(output):
-        return _run_sweep(config, output, executor, workers, address, log)
+        return _run_sweep(config, output, executor, workers, address, log, None if models is None else Path(models))
 
 
 def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, address: str | None,
-               log: Callable[[str], None]) -> SweepOutcome:
+               log: Callable[[str], None], models: Path | None) -> SweepOutcome:
     results_path, failures_path = output / RESULTS_FILE, output / FAILURES_FILE
     done = finished_keys(load_records(results_path))
     outcome = SweepOutcome()
@@ -129,7 +138,13 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
         spec = pending[spec_text]
         if not spec.checkpoint_every:
             return None
-        return str(output / CHECKPOINTS_FOLDER / f"{spec.label.replace('/', '_')}__{spec.hyperparameter_hash}")
+        return str(output / CHECKPOINTS_FOLDER / run_folder_name(spec))
+
+    def model_folder(spec_text: str) -> str | None:
+        spec = pending[spec_text]
+        if models is None or spec.budget == 0:  # the random baseline trains nothing
+            return None
+        return str(models.absolute() / run_folder_name(spec))
 
     live_folders = set()
     for spec_text, spec in pending.items():
@@ -157,6 +172,8 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
             speed = f", {timing['steps_per_second']:.0f} steps/s" if timing.get("steps_per_second") else ""
             if record.get("resumed_from_step"):
                 speed += f", resumed from step {record['resumed_from_step']:,}"
+            if model_folder(spec_text) is not None:
+                speed += f"; model in {model_folder(spec_text)}"
             log(f"  done {spec.label}: return {final['mean']:.1f} +- {final['std']:.1f}{speed} "
                 f"[{len(outcome.finished) + len(outcome.failed)}/{len(pending)}, {time.perf_counter() - started:.0f} s]")
         else:
@@ -172,7 +189,7 @@ def _run_sweep(config: SweepConfig, output: Path, executor: str, workers: int, a
         reference_envs.ensure_environment(library, log)  # built here, on screen, before runs start
     if pending:
         executors.run_all(list(pending), on_done, executor=executor, workers=workers, address=address,
-                          checkpoint_folder=checkpoint_folder)
+                          checkpoint_folder=checkpoint_folder, model_folder=model_folder)
     with contextlib.suppress(OSError):  # empty once every run has its record
         (output / CHECKPOINTS_FOLDER).rmdir()
     return outcome

@@ -153,6 +153,21 @@ class CurveRecorder:
 
 
 # ----------------------------------------------------------------------------- in-run checkpoints
+def write_folder(final: Path, fill: Callable[[Path], None]) -> None:
+    """Make ``final`` a folder that ``fill`` wrote, all at once: ``fill`` writes into a hidden
+    temporary sibling that is then renamed into place (atomic on POSIX), so a kill at any moment
+    leaves either the complete new folder or whatever was there before (replaced only at the rename)."""
+    import shutil
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.parent / f".{final.name}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    fill(temporary)
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(temporary, final)
+
+
 class RunCheckpoints:
     """A run's checkpoints: ``step-<N>/`` folders in the run's checkpoint folder, each complete.
 
@@ -179,15 +194,13 @@ class RunCheckpoints:
         import shutil
 
         assert self.folder is not None
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f".step-{step}.tmp"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        save_model(temporary)
-        (temporary / "curve.json").write_text(json.dumps(curve_state), encoding="utf-8")
+
+        def fill(folder: Path) -> None:
+            save_model(folder)
+            (folder / "curve.json").write_text(json.dumps(curve_state), encoding="utf-8")
+
         final = self.folder / f"step-{step}"
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(temporary, final)
+        write_folder(final, fill)
         for path in self.folder.iterdir():
             if path != final and (path.name.startswith("step-") or path.name.startswith(".step-")):
                 shutil.rmtree(path, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""One benchmark run, in a process of its own: ``python -m benchmarks.runner SPEC.json RESULT.json``.
+"""One benchmark run, in a process of its own: ``python -m benchmarks.runner SPEC.json RESULT.json``
+(optionally a checkpoint folder after them, and ``--model-folder DIR`` to keep the trained policy).
 
 The parent (the local pool or a Ray task) writes the run's spec as JSON and reads the result
 record back as JSON; nothing crosses the process boundary as a pickle. Both libraries run here
@@ -30,7 +31,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from benchmarks.config import WHOLE_MACHINE
 # The runner's parts, importable from here as before the split: the machine and its threads,
@@ -42,11 +43,13 @@ from benchmarks.progress import (  # noqa: F401
     RunCheckpoints,
     SB3Clock,
     evaluate_policy,
+    write_folder,
 )
 from benchmarks.trainers import (  # noqa: F401
     LIBRARY_DISTRIBUTIONS,
     LIBRARY_TRAINERS,
     REPLAY_BYTES,
+    TrainedRun,
     demonstrations_cache_path,
     ensure_demonstrations,
     library_versions,
@@ -104,9 +107,10 @@ if __name__ == "__mp_main__":
 
 # ----------------------------------------------------------------------------- one run
 def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None = None,
-             log_folder: str | Path | None = None) -> dict[str, Any]:
+             log_folder: str | Path | None = None, model_folder: str | None = None) -> dict[str, Any]:
     """Train and evaluate one run; ``log_folder`` takes what a library insists on logging (default:
-    a ``logs`` folder in the current directory)."""
+    a ``logs`` folder in the current directory). With ``model_folder``, the trained policy is kept
+    there (``keep_policy``) before the final evaluation."""
     started = time.perf_counter()
     checkpoints = RunCheckpoints(checkpoint_folder, spec.checkpoint_every)
     resumed = checkpoints.latest()
@@ -114,7 +118,10 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
 
     check_env_id(spec.env)  # seals/... ids register when their package is imported
     log_folder = Path(log_folder if log_folder is not None else "logs")
-    recorder, act, num_timesteps, arguments = LIBRARY_TRAINERS[spec.library](spec, checkpoints, log_folder)
+    trained: TrainedRun = LIBRARY_TRAINERS[spec.library](spec, checkpoints, log_folder)
+    recorder, act, num_timesteps, arguments = trained[:4]
+    if model_folder is not None and trained.save_policy is not None:
+        keep_policy(spec, trained.save_policy, Path(model_folder))
     replay_bytes = arguments.pop(REPLAY_BYTES, None)  # a measurement, not an argument
     train_time = recorder.train_time() if spec.budget else 0.0
     train_cpu_time = recorder.train_cpu_time() if spec.budget else 0.0
@@ -173,10 +180,29 @@ def run_spec(spec: Any, threads: dict[str, Any], checkpoint_folder: str | None =
     }
 
 
+SPEC_FILE = "spec.json"
+
+
+def keep_policy(spec: Any, save_policy: Callable[[Path], None], folder: Path) -> None:
+    """The trained policy in the library's own format, and the run's spec (``spec.json``: the env
+    id, its kwargs and wrapper, the hyperparameters), written into ``folder`` all at once."""
+
+    def fill(temporary: Path) -> None:
+        save_policy(temporary)
+        (temporary / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1, sort_keys=True), encoding="utf-8")
+
+    write_folder(folder, fill)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (2, 3):
-        print("usage: python -m benchmarks.runner SPEC.json RESULT.json [CHECKPOINT_FOLDER]\n"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model_folder = None
+    if "--model-folder" in argv[:-1]:
+        at = argv.index("--model-folder")
+        model_folder = argv.pop(at + 1)
+        argv.pop(at)
+    if len(argv) not in (2, 3) or "--model-folder" in argv:
+        print("usage: python -m benchmarks.runner SPEC.json RESULT.json [CHECKPOINT_FOLDER] [--model-folder DIR]\n"
               "       python -m benchmarks.runner --demonstrations SPEC.json", file=sys.stderr)
         return 2
     _die_with_parent()
@@ -201,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if spec.library != "ours":
         keep_tensorflow_out()
-    record = run_spec(spec, threads, argv[2] if len(argv) == 3 else None, log_folder)
+    record = run_spec(spec, threads, argv[2] if len(argv) == 3 else None, log_folder, model_folder)
     atomic_write_text(argv[1], json.dumps(record, sort_keys=True))
     return 0
 

@@ -1,8 +1,9 @@
 """Each library's side of a benchmark run: build the model from the run's spec, train it, report back.
 
-``LIBRARY_TRAINERS[library](spec, checkpoints, log_folder)`` returns the curve recorder, the
-deterministic batch policy that the final evaluation plays, the steps trained and the
-arguments the library was given (JSON-able, for the record). Ours, SB3 and imitation are
+``LIBRARY_TRAINERS[library](spec, checkpoints, log_folder)`` returns a ``TrainedRun``: the curve
+recorder, the deterministic batch policy that the final evaluation plays, the steps trained, the
+arguments the library was given (JSON-able, for the record) and how to save the trained policy
+(``agents-zoo bench --models``). Ours, SB3 and imitation are
 imported inside their trainer, after the runner has set the thread variables, and only the
 library under test is imported. GAIL's expert episodes are made here too, once per
 (env, settings) and cached, for both libraries.
@@ -14,7 +15,7 @@ import os
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from benchmarks.config import WHOLE_MACHINE
 from benchmarks.machine import thread_count
@@ -23,6 +24,21 @@ from benchmarks.progress import CurveRecorder, RunCheckpoints, SB3Clock
 
 # What a trainer reports beside its arguments; the runner moves it to the record's top level.
 REPLAY_BYTES = "replay_bytes_per_transition"
+# The file names of a run's saved model, in checkpoints and in kept models (``--models``).
+OUR_MODEL_FILE = "agent.zip"
+REFERENCE_MODEL_FILE = "model.zip"
+VEC_NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+class TrainedRun(NamedTuple):
+    recorder: CurveRecorder
+    act: Callable[[Any], Any]
+    """The deterministic batch policy the final evaluation plays."""
+    num_timesteps: int
+    arguments: dict[str, Any]
+    save_policy: Callable[[Path], None] | None
+    """Writes what acting needs into a folder, in the library's own format: the model and its
+    observation statistics, no replay buffer, no discriminator (None: nothing was trained)."""
 
 
 def sb3_replay_bytes_per_transition(buffer: Any) -> float | None:
@@ -60,7 +76,7 @@ def fastest_vector_env(env_id: str, n_envs: int, protocol: str) -> Any:
     return make_atari_vector_env(env_id, n_envs, backend="auto", num_threads=thread_count(protocol))
 
 
-def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> TrainedRun:
     """Our agent on its fastest vector env for the run's protocol (``fastest_vector_env``); a
     whole-machine run gives TF's pools all the cores."""
     import tensorflow as tf
@@ -92,7 +108,7 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     if resumed is None:
         agent = agents_zoo.make(spec.algo, env, seed=spec.seed, **arguments)
     else:
-        agent = agents_zoo.get_agent_class(spec.algo).load(resumed[1] / "agent.zip", env=env)
+        agent = agents_zoo.get_agent_class(spec.algo).load(resumed[1] / OUR_MODEL_FILE, env=env)
         if spec.algo == "gail":
             agent.set_demonstrations(arguments["demonstrations"])
 
@@ -106,7 +122,7 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
 
     recorder = CurveRecorder(spec, act, probe=probe, env_timed=env_timed)
     if spec.budget == 0:  # the random baseline: evaluated, never trained
-        return recorder, act, 0, arguments
+        return TrainedRun(recorder, act, 0, arguments, None)
 
     class Curve(callbacks.BaseCallback):
         def on_step(self) -> bool:
@@ -116,7 +132,7 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
     parts: list[Any] = [Curve()]
     if checkpoints.every:  # on-policy agents: between rollouts, the update done
         parts.append(checkpoints.callback(
-            recorder, lambda folder: agent.save(folder / "agent.zip", include_replay_buffer=True)))
+            recorder, lambda folder: agent.save(folder / OUR_MODEL_FILE, include_replay_buffer=True)))
     if resumed is None:
         recorder.start()
         recorder.maybe_evaluate(0)
@@ -127,9 +143,10 @@ def train_ours(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tupl
             agent.learn(spec.budget - agent.num_timesteps, callback=parts, reset_num_timesteps=False)
     described = {k: _describe(v) for k, v in arguments.items()}
     replay = getattr(agent, "replay", None)
-    return recorder, act, int(agent.num_timesteps), {
+    return TrainedRun(recorder, act, int(agent.num_timesteps), {
         **described, "vec_env": type(agent.env).__name__, "observation_shape": list(agent.observation_space.shape),
-        REPLAY_BYTES: replay.bytes_per_transition if replay is not None else None}
+        REPLAY_BYTES: replay.bytes_per_transition if replay is not None else None},
+        lambda folder: agent.save(folder / OUR_MODEL_FILE))
 
 
 # SB3 logs train/std, the mean of exp(log_std), after each PPO/A2C update on Box actions (the
@@ -163,7 +180,14 @@ def discriminator_diagnostics(agent: Any) -> dict[str, float]:
     return latest
 
 
-VEC_NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+def save_reference_policy(model: Any, normalizer: Any, folder: Path) -> None:
+    """An SB3 model (a reference run's, or imitation's generator) as SB3 saves it, and the
+    VecNormalize statistics its observations need, if any: ``model.zip``, ``vecnormalize.pkl``."""
+    model.save(str(folder / REFERENCE_MODEL_FILE))
+    if normalizer is not None:
+        normalizer.save(str(folder / VEC_NORMALIZE_FILE))
 
 
 def sb3_vec_normalize(venv: Any, settings: dict[str, Any], resumed: tuple[int, Path] | None) -> Any:
@@ -178,7 +202,7 @@ def sb3_vec_normalize(venv: Any, settings: dict[str, Any], resumed: tuple[int, P
     return VecNormalize(venv, **settings["vec_normalize"])
 
 
-def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> TrainedRun:
     import torch
 
     torch.set_num_threads(thread_count(spec.protocol))
@@ -213,7 +237,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
         model = algorithm_class(policy, env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
     else:
         # SB3's own save and load (cloudpickle): files this run wrote into its own folder.
-        model = algorithm_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
+        model = algorithm_class.load(str(resumed[1] / REFERENCE_MODEL_FILE), env=env, device="cpu")
         if (resumed[1] / "replay.pkl").is_file():
             model.load_replay_buffer(str(resumed[1] / "replay.pkl"))
     model.set_logger(quiet_sb3_logger())
@@ -226,12 +250,13 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     recorder = CurveRecorder(spec, act, probe=lambda: exploration_std(getattr(model.policy, "log_std", None)),
                              env_timed=env_timed)
 
+    def save_policy(folder: Path) -> None:
+        save_reference_policy(model, normalizer, folder)
+
     def save_model(folder: Path) -> None:
-        model.save(str(folder / "model.zip"))
+        save_policy(folder)
         if getattr(model, "replay_buffer", None) is not None:
             model.save_replay_buffer(str(folder / "replay.pkl"))
-        if normalizer is not None:
-            normalizer.save(str(folder / VEC_NORMALIZE_FILE))
 
     checkpoint = checkpoints.callback(recorder, save_model) if checkpoints.every else None
 
@@ -266,7 +291,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, "policy": policy,
                  "observation_shape": list(model.observation_space.shape),
                  REPLAY_BYTES: sb3_replay_bytes_per_transition(getattr(model, "replay_buffer", None))}
-    return recorder, act, int(model.num_timesteps), described
+    return TrainedRun(recorder, act, int(model.num_timesteps), described, save_policy)
 
 
 def whole_budget_progress(algorithm_class: type, budget: int) -> type:
@@ -297,7 +322,7 @@ class RoundClock(SB3Clock):
 GENERATOR_SAMPLE_FIELDS = ("obs", "acts", "next_obs", "dones")
 
 
-def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> tuple[CurveRecorder, Callable, int, dict[str, Any]]:
+def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> TrainedRun:
     """imitation's GAIL with the settings ours runs, checkpointed at round ends so a cut run resumes.
 
     * ``normalize``: a VecNormalize (with the learner's gamma) wraps imitation's reward wrapper, so
@@ -331,7 +356,7 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     if resumed is None:
         learner = learner_class("MlpPolicy", env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
     else:
-        learner = learner_class.load(str(resumed[1] / "model.zip"), env=env, device="cpu")
+        learner = learner_class.load(str(resumed[1] / REFERENCE_MODEL_FILE), env=env, device="cpu")
     reward_net = BasicRewardNet(env.observation_space, env.action_space, normalize_input_layer=RunningNorm,
                                 **settings["reward_net"])
     adversarial = {"demo_batch_size": 1024, "gen_replay_buffer_capacity": 512, "n_disc_updates_per_round": 8,
@@ -353,10 +378,11 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
             obs = normalizer.normalize_obs(obs)
         return learner.predict(obs, deterministic=True)[0]
 
+    def save_policy(folder: Path) -> None:
+        save_reference_policy(learner, normalizer, folder)
+
     def save_model(folder: Path) -> None:
-        learner.save(str(folder / "model.zip"))
-        if normalizer is not None:
-            normalizer.save(str(folder / VEC_NORMALIZE_FILE))
+        save_policy(folder)
         torch.save({"reward_net": reward_net.state_dict(), "disc_optimizer": trainer._disc_opt.state_dict(),
                     "torch_rng": torch.get_rng_state()}, folder / "adversarial.pt")
         numpy_rng = np.random.get_state()
@@ -400,7 +426,7 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
     described = {**{k: _describe(v) for k, v in kwargs.items()}, **settings, **adversarial,
                  "reward_net": {k: _describe(v) for k, v in settings["reward_net"].items()}}
     env.close()  # as for SB3
-    return recorder, act, int(learner.num_timesteps), described
+    return TrainedRun(recorder, act, int(learner.num_timesteps), described, save_policy)
 
 
 def demonstrations_cache_path(env_id: str, settings: dict[str, Any]) -> Path:

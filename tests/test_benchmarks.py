@@ -132,7 +132,7 @@ def test_whole_machine_runs_run_alone_after_the_others(monkeypatch):
     overlaps: list[tuple[str, ...]] = []
     order: list[str] = []
 
-    def fake_run(spec_text, checkpoint_folder=None):
+    def fake_run(spec_text, checkpoint_folder=None, model_folder=None):
         running.append(spec_text)
         if len(running) > 1 and any(json.loads(t)["protocol"] == "whole-machine" for t in running):
             overlaps.append(tuple(running))
@@ -355,6 +355,11 @@ def test_cli_validates_before_running(tmp_path, capsys):
     bad.write_text(json.dumps(tiny_config(seeds="0")))
     assert cli.main(["--config", str(bad), "--output", str(tmp_path)]) == 2
     assert "'seeds' must be a non-empty list" in capsys.readouterr().err
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    assert cli.main(["--config", "quick", "--models", str(taken), "--output", str(tmp_path / "out")]) == 2
+    assert f"--models '{taken}' is a file; expected a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
     assert cli.main(["--config", "quick", "--dry-run"]) == 0
     assert "CartPole-v1__ppo__sb3__seed1" in capsys.readouterr().out
     assert cli.main(["--show-mapping"]) == 0
@@ -663,6 +668,40 @@ def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch,
     assert "## PPO on CartPole-v1 (512 steps, whole-machine)" in text
     assert f"its {cores} core(s)" in text
     assert not [p.name for p in temporary.iterdir() if p.name.startswith(("SB3-", "imitation-"))]
+
+
+@pytest.mark.bench
+def test_kept_models_replay_the_final_evaluation(tmp_path):
+    """``--models``: each trained run leaves its policy in the library's own format with the run's
+    spec, and the loaded policy plays the run's final evaluation episode for episode; the random
+    baseline trains nothing and keeps nothing."""
+    pytest.importorskip("stable_baselines3")
+    import stable_baselines3
+
+    import agents_zoo
+    from benchmarks import progress, trainers
+
+    sweep = config.parse_config(tiny_config(seeds=[0]))
+    models = tmp_path / "models"
+    lines: list[str] = []
+    outcome = harness.run_sweep(sweep, tmp_path / "out", workers=2, log=lines.append, models=models)
+    assert not outcome.failed, outcome.failed
+    records = {r["key"]["library"]: r for r in harness.load_records(tmp_path / "out" / harness.RESULTS_FILE)
+               if r["key"]["algo"] == "ppo"}
+    assert len(outcome.finished) == 3 and sorted(records) == ["ours", "sb3"]  # and the random baseline
+    folders = {spec.library: models / harness.run_folder_name(spec) for spec in sweep.runs if spec.algo == "ppo"}
+    assert sorted(p.name for p in models.iterdir()) == sorted(folder.name for folder in folders.values())
+    assert sorted(p.name for p in folders["ours"].iterdir()) == [trainers.OUR_MODEL_FILE, runner.SPEC_FILE]
+    assert sorted(p.name for p in folders["sb3"].iterdir()) == [trainers.REFERENCE_MODEL_FILE, runner.SPEC_FILE]
+    assert any(f"model in {folders['ours']}" in line for line in lines)
+    ours = agents_zoo.get_agent_class("ppo").load(folders["ours"] / trainers.OUR_MODEL_FILE)
+    sb3 = stable_baselines3.PPO.load(str(folders["sb3"] / trainers.REFERENCE_MODEL_FILE), device="cpu")
+    for library, model in (("ours", ours), ("sb3", sb3)):
+        spec = config.RunSpec.from_json(json.loads((folders[library] / runner.SPEC_FILE).read_text()))
+        assert spec.key == records[library]["key"]
+        returns, lengths = progress.evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0], spec.env,
+                                                    spec.env_kwargs, spec.evaluation.n_final_episodes, spec.seed)
+        assert (returns, lengths) == (records[library]["final"]["returns"], records[library]["final"]["lengths"])
 
 
 def test_a_sweep_keeps_its_expert_episodes_and_gives_them_back_when_the_cache_is_lost(tmp_path, monkeypatch):
