@@ -30,6 +30,7 @@ examples:
   agents-zoo bench --config quick                     # ~2 min: PPO CartPole, ours vs SB3, 2 seeds
   agents-zoo bench --config cartpole --workers 2
   agents-zoo bench --config cartpole --models ~/az-models  # keep the trained models too
+  agents-zoo bench --evaluate-models ~/az-models --episodes 100  # and evaluate them again, longer
   agents-zoo bench --config my_sweep.json --executor ray --address auto
   agents-zoo bench --config quick --report-only       # re-make the report from finished runs
   agents-zoo bench --list-configs
@@ -54,6 +55,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                              "as agent.zip (agents-zoo evaluate DIR/<run>/agent.zip), SB3's and imitation's "
                              "generator as model.zip (+ vecnormalize.pkl where observations are normalized); "
                              "no replay buffers. Models are not results: keep DIR out of the repository")
+    parser.add_argument("--evaluate-models", metavar="DIR", type=Path,
+                        help="evaluate each policy kept in DIR (by --models) again for --episodes episodes on "
+                             "its run's env and evaluation seed, append them to DIR/evaluations.jsonl, print "
+                             "each run's mean and standard error and each library's IQM, and exit")
+    parser.add_argument("--episodes", type=int, metavar="N",
+                        help="with --evaluate-models: episodes per policy (default 100)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="single-thread runs at the same time (default 1; each uses one thread); "
                              "whole-machine runs always run one at a time, after them")
@@ -86,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     if args.write and not args.headline:
         print("agents-zoo bench: error: --write goes with --headline", file=sys.stderr)
         return 2
+    if args.episodes is not None and args.evaluate_models is None:
+        print("agents-zoo bench: error: --episodes goes with --evaluate-models", file=sys.stderr)
+        return 2
+    if args.evaluate_models is not None:
+        return evaluate_models(args.evaluate_models, 100 if args.episodes is None else args.episodes)
     if args.headline:
         from benchmarks import headline
 
@@ -152,6 +164,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(failed)} run(s) failed; see {output / harness.FAILURES_FILE}. Re-run to retry them.",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def evaluate_models(folder: Path, episodes: int) -> int:
+    from benchmarks import kept_models
+
+    if episodes < 1:
+        print(f"agents-zoo bench: error: --episodes must be a positive int, got {episodes}", file=sys.stderr)
+        return 2
+    try:
+        records = kept_models.evaluate_kept_models(folder, episodes, log=lambda line: print(line, flush=True))
+    except FileNotFoundError as exc:
+        print(f"agents-zoo bench: error: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(kept_models.evaluations_table(records))
+    print(f"\nevaluations appended to {folder / kept_models.EVALUATIONS_FILE}")
     return 0
 
 

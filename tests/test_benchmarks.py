@@ -671,15 +671,12 @@ def test_both_protocols_end_to_end_and_no_sb3_log_folders(tmp_path, monkeypatch,
 
 
 @pytest.mark.bench
-def test_kept_models_replay_the_final_evaluation(tmp_path):
+def test_kept_models_replay_the_final_evaluation_and_evaluate_again(tmp_path, capsys):
     """``--models``: each trained run leaves its policy in the library's own format with the run's
-    spec, and the loaded policy plays the run's final evaluation episode for episode; the random
-    baseline trains nothing and keeps nothing."""
+    spec (the random baseline trains nothing and keeps nothing); ``--evaluate-models`` loads them
+    and, given the final evaluation's episode count, plays it again episode for episode."""
     pytest.importorskip("stable_baselines3")
-    import stable_baselines3
-
-    import agents_zoo
-    from benchmarks import progress, trainers
+    from benchmarks import kept_models, trainers
 
     sweep = config.parse_config(tiny_config(seeds=[0]))
     models = tmp_path / "models"
@@ -694,14 +691,29 @@ def test_kept_models_replay_the_final_evaluation(tmp_path):
     assert sorted(p.name for p in folders["ours"].iterdir()) == [trainers.OUR_MODEL_FILE, runner.SPEC_FILE]
     assert sorted(p.name for p in folders["sb3"].iterdir()) == [trainers.REFERENCE_MODEL_FILE, runner.SPEC_FILE]
     assert any(f"model in {folders['ours']}" in line for line in lines)
-    ours = agents_zoo.get_agent_class("ppo").load(folders["ours"] / trainers.OUR_MODEL_FILE)
-    sb3 = stable_baselines3.PPO.load(str(folders["sb3"] / trainers.REFERENCE_MODEL_FILE), device="cpu")
-    for library, model in (("ours", ours), ("sb3", sb3)):
-        spec = config.RunSpec.from_json(json.loads((folders[library] / runner.SPEC_FILE).read_text()))
-        assert spec.key == records[library]["key"]
-        returns, lengths = progress.evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0], spec.env,
-                                                    spec.env_kwargs, spec.evaluation.n_final_episodes, spec.seed)
-        assert (returns, lengths) == (records[library]["final"]["returns"], records[library]["final"]["lengths"])
+
+    final_episodes = sweep.runs[0].evaluation.n_final_episodes
+    again = {record["key"]["library"]: record for record in kept_models.evaluate_kept_models(
+        models, final_episodes, log=lambda line: None)}
+    for library, record in records.items():
+        assert again[library]["key"] == record["key"]
+        assert (again[library]["returns"], again[library]["lengths"]) == (
+            record["final"]["returns"], record["final"]["lengths"])
+
+    assert cli.main(["--evaluate-models", str(models), "--episodes", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "| CartPole-v1__ppo__sb3__seed0 | 5 |" in printed and "| ppo | CartPole-v1 | single-thread | ours | 1 |" in printed
+    kept = [json.loads(line) for line in (models / kept_models.EVALUATIONS_FILE).read_text().splitlines()]
+    assert [len(record["returns"]) for record in kept] == [final_episodes] * 2 + [5] * 2
+
+
+def test_evaluate_models_names_what_is_wrong(tmp_path, capsys):
+    assert cli.main(["--evaluate-models", str(tmp_path)]) == 2
+    assert f"no kept models in {tmp_path}" in capsys.readouterr().err
+    assert cli.main(["--evaluate-models", str(tmp_path), "--episodes", "0"]) == 2
+    assert "--episodes must be a positive int, got 0" in capsys.readouterr().err
+    assert cli.main(["--config", "quick", "--episodes", "5"]) == 2
+    assert "--episodes goes with --evaluate-models" in capsys.readouterr().err
 
 
 def test_a_sweep_keeps_its_expert_episodes_and_gives_them_back_when_the_cache_is_lost(tmp_path, monkeypatch):

@@ -1,0 +1,101 @@
+"""Evaluate the policies a sweep kept (``agents-zoo bench --models DIR``) again, with more episodes.
+
+A run's final evaluation is a few episodes (10 on Atari here: about two games of Breakout, since
+each life is an episode), so one run's final score is noisy. A kept policy plays as many more as
+asked, with the function that evaluated the run (``progress.evaluate_policy``), on the run's own
+env (id, kwargs, wrapper) and evaluation seed: the first episodes are the final evaluation's.
+Each evaluation is appended to ``DIR/evaluations.jsonl``, and a table gives each run's mean and
+standard error and, per library, the IQM over runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.config import RunSpec
+from benchmarks.progress import evaluate_policy
+from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE
+
+EVALUATIONS_FILE = "evaluations.jsonl"
+
+
+def kept_runs(folder: Path) -> list[tuple[Path, RunSpec]]:
+    """The run folders under ``folder`` that hold a kept policy and its ``spec.json``, by name."""
+    from benchmarks.runner import SPEC_FILE
+
+    runs = []
+    for run_folder in sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        if (run_folder / SPEC_FILE).is_file():
+            runs.append((run_folder, RunSpec.from_json(json.loads((run_folder / SPEC_FILE).read_text(encoding="utf-8")))))
+    return runs
+
+
+def load_policy(run_folder: Path, spec: RunSpec) -> Callable[[Any], Any]:
+    """The deterministic batch policy of a kept run, acting as the run's final evaluation did."""
+    if (run_folder / OUR_MODEL_FILE).is_file():
+        import agents_zoo
+
+        agent = agents_zoo.get_agent_class(spec.algo).load(run_folder / OUR_MODEL_FILE)
+        return lambda obs: agent.predict(obs, deterministic=True)[0]
+    import stable_baselines3
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from benchmarks import translate
+
+    # imitation's generator is an SB3 model of the learner's class (trainers.train_imitation).
+    algo = translate.gail_learner(spec.hyperparameters) if spec.algo == "gail" else spec.algo
+    model = {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[algo].load(
+        str(run_folder / REFERENCE_MODEL_FILE), device="cpu")
+    normalizer = None
+    if (run_folder / VEC_NORMALIZE_FILE).is_file():
+        venv = DummyVecEnv([translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)])
+        normalizer = VecNormalize.load(str(run_folder / VEC_NORMALIZE_FILE), venv)
+        normalizer.training = False
+
+    def act(obs: Any) -> Any:
+        return model.predict(obs if normalizer is None else normalizer.normalize_obs(obs), deterministic=True)[0]
+
+    return act
+
+
+def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Play ``episodes`` episodes with each kept policy under ``folder``; append and return the records."""
+    from agents_zoo.core.serialization import atomic_append_line
+
+    folder = Path(folder)
+    runs = kept_runs(folder) if folder.is_dir() else []
+    if not runs:
+        raise FileNotFoundError(f"no kept models in {folder} (folders with a spec.json that "
+                                "`agents-zoo bench --models` writes)")
+    records = []
+    for run_folder, spec in runs:
+        returns, lengths = evaluate_policy(load_policy(run_folder, spec), spec.env, spec.env_kwargs, episodes,
+                                           spec.seed, spec.env_wrapper)
+        record = {"key": spec.key, "label": spec.label, "episodes": episodes, "returns": returns, "lengths": lengths}
+        atomic_append_line(folder / EVALUATIONS_FILE, json.dumps(record, sort_keys=True))
+        records.append(record)
+        log(f"  {spec.label}: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {episodes} episodes")
+    return records
+
+
+def evaluations_table(records: list[dict[str, Any]]) -> str:
+    """Markdown: each run's mean return with its standard error, then each library's IQM over runs."""
+    from benchmarks import stats
+    from benchmarks.report import protocol_of, run_label
+
+    lines = ["| run | episodes | mean return +- standard error |", "|---|---|---|"]
+    groups: dict[tuple[str, str, str, str], list[float]] = {}
+    for record in records:
+        returns = np.asarray(record["returns"], dtype=np.float64)
+        error = returns.std(ddof=1) / np.sqrt(returns.size) if returns.size > 1 else float("nan")
+        lines.append(f"| {record['label']} | {returns.size} | {returns.mean():.1f} +- {error:.1f} |")
+        key = record["key"]
+        groups.setdefault((key["algo"], key["env"], protocol_of(key), run_label(key)), []).append(float(returns.mean()))
+    lines += ["", "| algo | env | protocol | library | runs | IQM of the run means [95% CI] |", "|---|---|---|---|---|---|"]
+    for (algo, env, protocol, label), means in sorted(groups.items()):
+        lines.append(f"| {algo} | {env} | {protocol} | {label} | {len(means)} | {stats.iqm_interval(means).format()} |")
+    return "\n".join(lines)
