@@ -863,7 +863,9 @@ def test_imitations_generator_anneals_over_the_whole_budget_not_each_round():
 @pytest.mark.bench
 def test_an_imitation_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     """imitation's GAIL checkpoints at round ends (generator, VecNormalize, reward net and optimizer,
-    counters, replay buffer, RNGs); a run given a longer budget continues from there, its curve too."""
+    counters, replay buffer, RNGs); a run given a longer budget continues from there, its curve too.
+    Its kept generator (``--model-folder``) loads here, in SB3 of this environment, and plays the
+    final evaluation again."""
     from benchmarks import reference_envs, trainers
 
     data = shipped_gail_config_with_imitation(tmp_path, monkeypatch)
@@ -881,10 +883,11 @@ def test_an_imitation_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch
     python, extra = reference_envs.interpreter_for("imitation")
     checkpoints = tmp_path / "checkpoints"
 
-    def run(spec_json, name):
+    def run(spec_json, name, *more):
         spec_path, result_path = tmp_path / f"{name}.json", tmp_path / f"{name}.result.json"
         spec_path.write_text(json.dumps(spec_json))
-        completed = subprocess.run([python, "-m", "benchmarks.runner", str(spec_path), str(result_path), str(checkpoints)],
+        completed = subprocess.run([python, "-m", "benchmarks.runner", str(spec_path), str(result_path), str(checkpoints),
+                                    *more],
                                    env={**os.environ, **extra}, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert completed.returncode == 0, completed.stderr[-3000:]
         return json.loads(result_path.read_text())
@@ -893,10 +896,20 @@ def test_an_imitation_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch
     assert first["resumed_from_step"] is None and first["num_timesteps"] == 1024
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step-1024"]
     assert first["library_arguments"]["vec_normalize"] == {"gamma": 0.9}
-    second = run({**spec.to_json(), "budget": 2048}, "second")
+    second = run({**spec.to_json(), "budget": 2048}, "second", "--model-folder", str(tmp_path / "model"))
     assert second["resumed_from_step"] == 1024 and second["num_timesteps"] == 2048
     assert second["curve"]["steps"] == [0, 512, 1024, 1536, 2048]
     assert second["curve"]["mean"][:3] == first["curve"]["mean"]  # the evaluations before the checkpoint
+
+    from benchmarks import kept_models
+
+    ((folder, kept),) = kept_models.kept_runs(tmp_path)
+    assert folder == tmp_path / "model" and kept.budget == 2048
+    assert sorted(p.name for p in folder.iterdir()) == ["model.zip", "spec.json", "vecnormalize.pkl"]
+    returns, lengths = runner.evaluate_policy(kept_models.load_policy(folder, kept), kept.env, kept.env_kwargs,
+                                              kept.evaluation.n_final_episodes, kept.seed)
+    # imitation's environment has its own torch: Pendulum's continuous actions agree to float32 rounding
+    assert returns == pytest.approx(second["final"]["returns"], rel=1e-6) and lengths == second["final"]["lengths"]
 
 
 @pytest.mark.slow
