@@ -134,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"agents-zoo bench: error: {exc}", file=sys.stderr)
         return 2
     output = args.output or DEFAULT_OUTPUT_ROOT / sweep.name
+    if args.models is not None and (args.report_only or args.dry_run):
+        print("agents-zoo bench: error: --models keeps the models of the runs a sweep trains; "
+              f"--{'report-only' if args.report_only else 'dry-run'} trains none", file=sys.stderr)
+        return 2
     if args.models is not None and args.models.exists() and not args.models.is_dir():
         print(f"agents-zoo bench: error: --models {str(args.models)!r} is a file; expected a folder "
               "(made if missing)", file=sys.stderr)

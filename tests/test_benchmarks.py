@@ -360,6 +360,8 @@ def test_cli_validates_before_running(tmp_path, capsys):
     assert cli.main(["--config", "quick", "--models", str(taken), "--output", str(tmp_path / "out")]) == 2
     assert f"--models '{taken}' is a file; expected a folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    assert cli.main(["--config", "quick", "--models", str(tmp_path / "models"), "--report-only"]) == 2
+    assert "--report-only trains none" in capsys.readouterr().err
     assert cli.main(["--config", "quick", "--dry-run"]) == 0
     assert "CartPole-v1__ppo__sb3__seed1" in capsys.readouterr().out
     assert cli.main(["--show-mapping"]) == 0
