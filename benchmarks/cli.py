@@ -58,7 +58,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--evaluate-models", metavar="DIR", type=Path,
                         help="evaluate each policy kept in DIR (by --models) again for --episodes episodes on "
                              "its run's env and evaluation seed, append them to DIR/evaluations.jsonl, print "
-                             "each run's mean and standard error and each library's IQM, and exit")
+                             "each run's mean and standard error and each library's IQM, and exit (SB3's "
+                             "files unpickle: only folders your sweeps wrote)")
     parser.add_argument("--episodes", type=int, metavar="N",
                         help="with --evaluate-models: episodes per policy (default 100)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",

@@ -1,11 +1,16 @@
 """Evaluate the policies a sweep kept (``agents-zoo bench --models DIR``) again, with more episodes.
 
-A run's final evaluation is a few episodes (10 on Atari here: about two games of Breakout, since
-each life is an episode), so one run's final score is noisy. A kept policy plays as many more as
-asked, with the function that evaluated the run (``progress.evaluate_policy``), on the run's own
-env (id, kwargs, wrapper) and evaluation seed: the first episodes are the final evaluation's.
+A run's final evaluation is a few episodes, so one run's final score is noisy: on Atari here 10
+lives, 8 of them a game's first, and only 5-6 of them distinct in a DQN Breakout run (a greedy
+policy on the deterministic emulator often plays the same life again from another no-op start).
+A kept policy plays as many episodes as asked, with the function that evaluated the run
+(``progress.evaluate_policy``), on the run's own env (id, kwargs, wrapper) and evaluation seed:
+asked for the final evaluation's count, it plays that evaluation again episode for episode.
 Each evaluation is appended to ``DIR/evaluations.jsonl``, and a table gives each run's mean and
 standard error and, per library, the IQM over runs.
+
+Our ``agent.zip`` loads without pickle; SB3's ``model.zip`` and ``vecnormalize.pkl`` are SB3's
+own formats, which unpickle: evaluate only folders a sweep of yours wrote.
 """
 
 from __future__ import annotations
