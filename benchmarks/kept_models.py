@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.config import RunSpec
 from benchmarks.progress import evaluate_policy
-from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE
+from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE, sb3_act
 
 EVALUATIONS_FILE = "evaluations.jsonl"
 
@@ -60,11 +60,7 @@ def load_policy(run_folder: Path, spec: RunSpec) -> Callable[[Any], Any]:
         venv = DummyVecEnv([translate.env_maker(spec.env, spec.env_kwargs, spec.env_wrapper)])
         normalizer = VecNormalize.load(str(run_folder / VEC_NORMALIZE_FILE), venv)
         normalizer.training = False
-
-    def act(obs: Any) -> Any:
-        return model.predict(obs if normalizer is None else normalizer.normalize_obs(obs), deterministic=True)[0]
-
-    return act
+    return sb3_act(model, normalizer)
 
 
 def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str], None] = print) -> list[dict[str, Any]]:

@@ -182,6 +182,18 @@ def discriminator_diagnostics(agent: Any) -> dict[str, float]:
 
 
 
+def sb3_act(model: Any, normalizer: Any) -> Callable[[Any], Any]:
+    """The deterministic batch policy of an SB3 model (a reference run's, or imitation's generator)
+    on raw observations, normalized first where the run has VecNormalize statistics."""
+
+    def act(obs: Any) -> Any:
+        if normalizer is not None:
+            obs = normalizer.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    return act
+
+
 def save_reference_policy(model: Any, normalizer: Any, folder: Path) -> None:
     """An SB3 model (a reference run's, or imitation's generator) as SB3 saves it, and the
     VecNormalize statistics its observations need, if any: ``model.zip``, ``vecnormalize.pkl``."""
@@ -242,10 +254,7 @@ def train_sb3(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) -> Train
             model.load_replay_buffer(str(resumed[1] / "replay.pkl"))
     model.set_logger(quiet_sb3_logger())
 
-    def act(obs: Any) -> Any:
-        if normalizer is not None:
-            obs = normalizer.normalize_obs(obs)
-        return model.predict(obs, deterministic=True)[0]
+    act = sb3_act(model, normalizer)
 
     recorder = CurveRecorder(spec, act, probe=lambda: exploration_std(getattr(model.policy, "log_std", None)),
                              env_timed=env_timed)
@@ -373,10 +382,7 @@ def train_imitation(spec: Any, checkpoints: RunCheckpoints, log_folder: Path) ->
         learner.set_env(normalizer)
     samples = trainer._gen_replay_buffer._buffer  # imitation has no public access to its replay buffer
 
-    def act(obs: Any) -> Any:
-        if normalizer is not None:
-            obs = normalizer.normalize_obs(obs)
-        return learner.predict(obs, deterministic=True)[0]
+    act = sb3_act(learner, normalizer)
 
     def save_policy(folder: Path) -> None:
         save_reference_policy(learner, normalizer, folder)
