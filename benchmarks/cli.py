@@ -57,9 +57,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                              "no replay buffers. Models are not results: keep DIR out of the repository")
     parser.add_argument("--evaluate-models", metavar="DIR", type=Path,
                         help="evaluate each policy kept in DIR (by --models) again for --episodes episodes on "
-                             "its run's env and evaluation seed, append them to DIR/evaluations.jsonl, print "
-                             "each run's mean and standard error and each library's IQM, and exit (SB3's "
-                             "files unpickle: only folders your sweeps wrote)")
+                             "its run's env and evaluation seed, append them to DIR/evaluations.jsonl (a run "
+                             "evaluated there with as many episodes is not played again), print each run's "
+                             "mean and standard error and each library's IQM, and exit (SB3's files "
+                             "unpickle: only folders your sweeps wrote)")
     parser.add_argument("--episodes", type=int, metavar="N",
                         help="with --evaluate-models: episodes per policy (default 100)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
@@ -185,7 +186,7 @@ def evaluate_models(folder: Path, episodes: int) -> int:
         return 2
     print()
     print(kept_models.evaluations_table(records))
-    print(f"\nevaluations appended to {folder / kept_models.EVALUATIONS_FILE}")
+    print(f"\nevaluations in {folder / kept_models.EVALUATIONS_FILE}")
     return 0
 
 

@@ -7,7 +7,10 @@ A kept policy plays as many episodes as asked, with the function that evaluated 
 (``progress.evaluate_policy``), on the run's own env (id, kwargs, wrapper) and evaluation seed:
 asked for the final evaluation's count, it plays that evaluation again episode for episode.
 Each evaluation is appended to ``DIR/evaluations.jsonl``, and a table gives each run's mean and
-standard error and, per library, the IQM over runs.
+standard error and, per library, the IQM over runs. A run already evaluated there with as many
+episodes is not played again (it would replay the same episodes: the policy is greedy and the seed
+the run's), so a folder that gains runs, as a sweep's seeds finish one by one, is evaluated only
+where it is new.
 
 Our ``agent.zip`` loads without pickle; SB3's ``model.zip`` and ``vecnormalize.pkl`` are SB3's
 own formats, which unpickle: evaluate only folders a sweep of yours wrote.
@@ -64,7 +67,8 @@ def load_policy(run_folder: Path, spec: RunSpec) -> Callable[[Any], Any]:
 
 
 def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Play ``episodes`` episodes with each kept policy under ``folder``; append and return the records."""
+    """Play ``episodes`` episodes with each kept policy under ``folder`` not yet evaluated with as
+    many; append the new records and return them with the earlier ones, one per run."""
     from agents_zoo.core.serialization import atomic_append_line
 
     folder = Path(folder)
@@ -72,8 +76,19 @@ def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str],
     if not runs:
         raise FileNotFoundError(f"no kept models in {folder} (folders with a spec.json that "
                                 "`agents-zoo bench --models` writes)")
+    from benchmarks.config import canonical_json
+    from benchmarks.harness import load_records
+
+    earlier = {(canonical_json(record["key"]), record.get("episodes")): record
+               for record in load_records(folder / EVALUATIONS_FILE)}
     records = []
     for run_folder, spec in runs:
+        record = earlier.get((canonical_json(spec.key), episodes))
+        if record is not None:
+            records.append(record)
+            log(f"  {spec.label}: {np.mean(record['returns']):.1f} +- {np.std(record['returns']):.1f} over "
+                f"{episodes} episodes (evaluated before: {EVALUATIONS_FILE})")
+            continue
         returns, lengths = evaluate_policy(load_policy(run_folder, spec), spec.env, spec.env_kwargs, episodes,
                                            spec.seed, spec.env_wrapper)
         record = {"key": spec.key, "label": spec.label, "episodes": episodes, "returns": returns, "lengths": lengths}

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -707,6 +708,12 @@ def test_kept_models_replay_the_final_evaluation_and_evaluate_again(tmp_path, ca
     assert "| CartPole-v1__ppo__sb3__seed0 | 5 |" in printed and "| ppo | CartPole-v1 | single-thread | ours | 1 |" in printed
     kept = [json.loads(line) for line in (models / kept_models.EVALUATIONS_FILE).read_text().splitlines()]
     assert [len(record["returns"]) for record in kept] == [final_episodes] * 2 + [5] * 2
+
+    # Evaluated before with as many episodes: the records are reused, nothing is played or appended.
+    with mock.patch.object(kept_models, "evaluate_policy", side_effect=AssertionError("played again")):
+        assert cli.main(["--evaluate-models", str(models), "--episodes", "5"]) == 0
+    assert "(evaluated before: evaluations.jsonl)" in capsys.readouterr().out
+    assert len((models / kept_models.EVALUATIONS_FILE).read_text().splitlines()) == 4
 
 
 def test_evaluate_models_names_what_is_wrong(tmp_path, capsys):
