@@ -24,11 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.config import RunSpec
+from benchmarks.config import RunSpec, canonical_json
 from benchmarks.progress import evaluate_policy
+from benchmarks.report import EVALUATIONS_FILE, mean_and_standard_error
 from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE, sb3_act
 
-EVALUATIONS_FILE = "evaluations.jsonl"
 
 
 def kept_runs(folder: Path) -> list[tuple[Path, RunSpec]]:
@@ -76,7 +76,6 @@ def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str],
     if not runs:
         raise FileNotFoundError(f"no kept models in {folder} (folders with a spec.json that "
                                 "`agents-zoo bench --models` writes)")
-    from benchmarks.config import canonical_json
     from benchmarks.harness import load_records
 
     earlier = {(canonical_json(record["key"]), record.get("episodes")): record
@@ -84,17 +83,17 @@ def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str],
     records = []
     for run_folder, spec in runs:
         record = earlier.get((canonical_json(spec.key), episodes))
-        if record is not None:
-            records.append(record)
-            log(f"  {spec.label}: {np.mean(record['returns']):.1f} +- {np.std(record['returns']):.1f} over "
-                f"{episodes} episodes (evaluated before: {EVALUATIONS_FILE})")
-            continue
-        returns, lengths = evaluate_policy(load_policy(run_folder, spec), spec.env, spec.env_kwargs, episodes,
-                                           spec.seed, spec.env_wrapper)
-        record = {"key": spec.key, "label": spec.label, "episodes": episodes, "returns": returns, "lengths": lengths}
-        atomic_append_line(folder / EVALUATIONS_FILE, json.dumps(record, sort_keys=True))
+        note = f" (evaluated before: {EVALUATIONS_FILE})"
+        if record is None:
+            returns, lengths = evaluate_policy(load_policy(run_folder, spec), spec.env, spec.env_kwargs, episodes,
+                                               spec.seed, spec.env_wrapper)
+            record = {"key": spec.key, "label": spec.label, "episodes": episodes, "returns": returns,
+                      "lengths": lengths}
+            atomic_append_line(folder / EVALUATIONS_FILE, json.dumps(record, sort_keys=True))
+            note = ""
         records.append(record)
-        log(f"  {spec.label}: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {episodes} episodes")
+        log(f"  {spec.label}: {np.mean(record['returns']):.1f} +- {np.std(record['returns']):.1f} over "
+            f"{episodes} episodes{note}")
     return records
 
 
@@ -106,11 +105,10 @@ def evaluations_table(records: list[dict[str, Any]]) -> str:
     lines = ["| run | episodes | mean return +- standard error |", "|---|---|---|"]
     groups: dict[tuple[str, str, str, str], list[float]] = {}
     for record in records:
-        returns = np.asarray(record["returns"], dtype=np.float64)
-        error = returns.std(ddof=1) / np.sqrt(returns.size) if returns.size > 1 else float("nan")
-        lines.append(f"| {record['label']} | {returns.size} | {returns.mean():.1f} +- {error:.1f} |")
+        mean, error = mean_and_standard_error(record["returns"])
+        lines.append(f"| {record['label']} | {len(record['returns'])} | {mean:.1f} +- {error:.1f} |")
         key = record["key"]
-        groups.setdefault((key["algo"], key["env"], protocol_of(key), run_label(key)), []).append(float(returns.mean()))
+        groups.setdefault((key["algo"], key["env"], protocol_of(key), run_label(key)), []).append(mean)
     lines += ["", "| algo | env | protocol | library | runs | IQM of the run means [95% CI] |", "|---|---|---|---|---|---|"]
     for (algo, env, protocol, label), means in sorted(groups.items()):
         lines.append(f"| {algo} | {env} | {protocol} | {label} | {len(means)} | {stats.iqm_interval(means).format()} |")

@@ -14,6 +14,9 @@ from benchmarks.config import PROTOCOLS, REFERENCE_LIBRARY, SINGLE_THREAD, WHOLE
 from benchmarks.machine import machine_text
 
 REPORT_FILE = "report.md"
+# Longer evaluations of kept policies (``agents-zoo bench --evaluate-models``): written beside the
+# models, and read from a results folder where they were copied, to add them to its report.
+EVALUATIONS_FILE = "evaluations.jsonl"
 # Besides the final evaluation, the mean of each run's last this many learning-curve points: a
 # steadier end-of-training score where one evaluation is a few noisy episodes (Atari per-life
 # returns) or the return swings from one evaluation to the next (an adversarial learner's).
@@ -98,11 +101,14 @@ def _target_return(runs_by_library: dict[str, list[dict[str, Any]]], algo: str) 
 
 
 def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str | Path,
-                 reps: int = stats.DEFAULT_REPS, plots: bool = True) -> str:
-    """Write ``report.md`` and one PNG per (algorithm, env) into ``output``; return the markdown."""
+                 reps: int = stats.DEFAULT_REPS, plots: bool = True,
+                 evaluations: list[dict[str, Any]] | None = None) -> str:
+    """Write ``report.md`` and one PNG per (algorithm, env) into ``output``; return the markdown.
+    ``evaluations``: records of ``--evaluate-models``, reported under the sections of their runs."""
     output = Path(output)
     wanted = {spec.key_text for spec in config.runs}
     records = [r for r in records if canonical_json(r["key"]) in wanted]
+    evaluations = [e for e in evaluations or [] if canonical_json(e["key"]) in wanted]
     groups = _group(records)
     baselines: dict[str, np.ndarray] = {}
     for (algo, env, _), libs in sorted(groups.items(), key=lambda item: item[0][2] != SINGLE_THREAD):
@@ -123,6 +129,7 @@ def build_report(config: SweepConfig, records: list[dict[str, Any]], output: str
         if algo == "random":
             continue
         lines += _group_section(algo, env, protocol, libraries, baselines.get(env), reps)
+        lines += kept_evaluation_lines(libraries, evaluations, reps)
         if plots:
             name = plot_curves(algo, env, protocol, libraries, output, reps)
             lines += [f"![{algo} on {env}, {protocol}]({name})", ""]
@@ -236,6 +243,49 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     if target is not None and first.get("expert_return") is not None:
         lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
     return lines
+
+
+def mean_and_standard_error(returns: list[float]) -> tuple[float, float]:
+    """The mean of one policy's episode returns and its standard error (NaN from one episode)."""
+    values = np.asarray(returns, dtype=np.float64)
+    error = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
+    return float(values.mean()), float(error)
+
+
+def kept_evaluation_lines(libraries: dict[str, list[dict[str, Any]]], evaluations: list[dict[str, Any]],
+                          reps: int) -> list[str]:
+    """The section's runs whose kept policies were evaluated again, longer: each run's mean and
+    standard error, each library's IQM over those runs where it has more than one, and the
+    probability of improvement where both libraries have more than one. Of several evaluations of one run,
+    the one with the most episodes (the latest of equals)."""
+    longest: dict[str, dict[str, Any]] = {}
+    for evaluation in evaluations:
+        key = canonical_json(evaluation["key"])
+        if key not in longest or len(evaluation["returns"]) >= len(longest[key]["returns"]):
+            longest[key] = evaluation
+    means: dict[str, np.ndarray] = {}
+    texts = []
+    for label in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
+        kept = [longest[key] for key in sorted(canonical_json(run["key"]) for run in libraries[label]) if key in longest]
+        if not kept:
+            continue
+        runs_text = ", ".join("seed {} {:.1f} +- {:.1f} ({} episodes)".format(
+            evaluation["key"]["seed"], *mean_and_standard_error(evaluation["returns"]), len(evaluation["returns"]))
+            for evaluation in sorted(kept, key=lambda e: e["key"]["seed"]))
+        means[label] = np.array([np.mean(evaluation["returns"]) for evaluation in kept])
+        iqm = f" (IQM {stats.iqm_interval(means[label], reps).format()})" if len(kept) > 1 else ""
+        texts.append(f"{label}: {runs_text}{iqm}")
+    if not texts:
+        return []
+    lines = ["- kept policies evaluated again (`agents-zoo bench --evaluate-models`, " + EVALUATIONS_FILE
+             + "; mean +- standard error per run): " + "; ".join(texts)]
+    ours = [label for label in means if library_of(label) == "ours" and means[label].size > 1]
+    theirs = [label for label in means if library_of(label) != "ours" and means[label].size > 1]
+    for label in ours:
+        for reference in theirs:
+            improvement = stats.probability_of_improvement(means[label], means[reference], reps)
+            lines.append(f"- on those evaluations P({label} > {reference}) = {improvement.format(2)}")
+    return lines + [""]
 
 
 def last_evaluation_means(curves: list[Any]) -> np.ndarray:

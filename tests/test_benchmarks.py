@@ -514,6 +514,25 @@ def test_report_compares_the_mean_of_each_runs_last_evaluations_where_curves_are
     assert "last 5 evaluations" not in report.build_report(sweep, records, tmp_path, reps=200, plots=False)
 
 
+def test_report_gives_the_longer_evaluations_of_kept_policies(tmp_path):
+    """Records of ``--evaluate-models`` in the results folder join their runs' sections: each run's
+    mean and standard error (of several evaluations of a run, the longest), the IQM where a library
+    has more than one run, and P(ours > reference) where both have; a run outside the sweep is left out."""
+    sweep = config.parse_config(tiny_config(seeds=[0, 1], random_baseline=False))
+    records = [_fake_record(spec, 500.0, 1000.0, 1000.0) for spec in sweep.runs]
+    evaluations = [{"key": spec.key, "returns": [4.0, 6.0] if spec.library == "ours" else [1.0, 3.0, 2.0]}
+                   for spec in sweep.runs]
+    evaluations.append({"key": sweep.runs[0].key, "returns": [0.0]})  # shorter: not the one reported
+    evaluations.append({"key": {**sweep.runs[0].key, "seed": 99}, "returns": [100.0]})  # not this sweep's
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False, evaluations=evaluations)
+    assert ("- kept policies evaluated again (`agents-zoo bench --evaluate-models`, evaluations.jsonl; mean +- "
+            "standard error per run): ours: seed 0 5.0 +- 1.0 (2 episodes), seed 1 5.0 +- 1.0 (2 episodes) "
+            "(IQM 5.0 [5.0, 5.0]); sb3: seed 0 2.0 +- 0.6 (3 episodes), seed 1 2.0 +- 0.6 (3 episodes) "
+            "(IQM 2.0 [2.0, 2.0])") in text
+    assert "- on those evaluations P(ours > sb3) = 1.00 [1.00, 1.00]" in text
+    assert "kept policies" not in report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+
+
 @pytest.mark.parametrize("reference_final, meaningful", [(8.0, False), (400.0, True)])
 def test_a_target_the_random_agent_meets_gets_no_normalized_score_or_threshold(tmp_path, reference_final, meaningful):
     """With no target_return the reference's mean is the target; where the reference learned nothing
