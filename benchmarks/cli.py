@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"agents-zoo bench: no finished runs in {output / harness.RESULTS_FILE}", file=sys.stderr)
         return 1
     print()
-    evaluations = harness.load_records(output / report.EVALUATIONS_FILE)
+    evaluations = report.load_evaluations(output / report.EVALUATIONS_FILE)
     print(report.build_report(sweep, records, output, reps=args.reps, plots=not args.no_plots,
                               evaluations=evaluations))
     print(f"\nreport: {output / report.REPORT_FILE}; results: {output / harness.RESULTS_FILE}")

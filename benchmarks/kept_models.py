@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.config import RunSpec, canonical_json
 from benchmarks.progress import evaluate_policy
-from benchmarks.report import EVALUATIONS_FILE, mean_and_standard_error
+from benchmarks.report import EVALUATIONS_FILE, load_evaluations, mean_and_standard_error
 from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE, sb3_act
 
 
@@ -76,10 +76,8 @@ def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str],
     if not runs:
         raise FileNotFoundError(f"no kept models in {folder} (folders with a spec.json that "
                                 "`agents-zoo bench --models` writes)")
-    from benchmarks.harness import load_records
-
     earlier = {(canonical_json(record["key"]), record.get("episodes")): record
-               for record in load_records(folder / EVALUATIONS_FILE)}
+               for record in load_evaluations(folder / EVALUATIONS_FILE)}
     records = []
     for run_folder, spec in runs:
         record = earlier.get((canonical_json(spec.key), episodes))

@@ -252,6 +252,25 @@ def mean_and_standard_error(returns: list[float]) -> tuple[float, float]:
     return float(values.mean()), float(error)
 
 
+def load_evaluations(path: str | Path) -> list[dict[str, Any]]:
+    """The ``--evaluate-models`` records of ``path`` (JSON lines); one without a non-empty list of
+    numeric returns is skipped with a warning, as ``harness.load_records`` skips a line that is not a record."""
+    import warnings
+
+    from benchmarks.harness import load_records
+
+    evaluations = []
+    for evaluation in load_records(path):
+        returns = evaluation.get("returns")
+        if not isinstance(returns, list) or not returns or not all(
+                isinstance(value, (int, float)) and not isinstance(value, bool) for value in returns):
+            warnings.warn(f"{path}: the evaluation of {evaluation['key']} has no list of returns and is ignored",
+                          stacklevel=2)
+            continue
+        evaluations.append(evaluation)
+    return evaluations
+
+
 def kept_evaluation_lines(libraries: dict[str, list[dict[str, Any]]], evaluations: list[dict[str, Any]],
                           reps: int) -> list[str]:
     """The section's runs whose kept policies were evaluated again, longer: each run's mean and

@@ -533,6 +533,15 @@ def test_report_gives_the_longer_evaluations_of_kept_policies(tmp_path):
     assert "kept policies" not in report.build_report(sweep, records, tmp_path, reps=200, plots=False)
 
 
+def test_evaluations_without_returns_are_skipped_with_a_warning(tmp_path):
+    path = tmp_path / report.EVALUATIONS_FILE
+    path.write_text("\n".join(json.dumps(line) for line in [
+        {"key": {"seed": 0}, "returns": [1.0, 2]}, {"key": {"seed": 1}}, {"key": {"seed": 2}, "returns": []},
+        {"key": {"seed": 3}, "returns": ["1"]}]) + "\n")
+    with pytest.warns(UserWarning, match="has no list of returns and is ignored"):
+        assert [e["key"]["seed"] for e in report.load_evaluations(path)] == [0]
+
+
 @pytest.mark.parametrize("reference_final, meaningful", [(8.0, False), (400.0, True)])
 def test_a_target_the_random_agent_meets_gets_no_normalized_score_or_threshold(tmp_path, reference_final, meaningful):
     """With no target_return the reference's mean is the target; where the reference learned nothing
