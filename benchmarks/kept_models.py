@@ -30,7 +30,6 @@ from benchmarks.report import EVALUATIONS_FILE, load_evaluations, mean_and_stand
 from benchmarks.trainers import OUR_MODEL_FILE, REFERENCE_MODEL_FILE, VEC_NORMALIZE_FILE, sb3_act
 
 
-
 def kept_runs(folder: Path) -> list[tuple[Path, RunSpec]]:
     """The run folders under ``folder`` that hold a kept policy and its ``spec.json``, by name."""
     from benchmarks.runner import SPEC_FILE

@@ -285,13 +285,15 @@ def kept_evaluation_lines(libraries: dict[str, list[dict[str, Any]]], evaluation
     means: dict[str, np.ndarray] = {}
     texts = []
     for label in sorted(libraries, key=lambda name: (library_of(name) != "ours", name)):
-        kept = [longest[key] for key in sorted(canonical_json(run["key"]) for run in libraries[label]) if key in longest]
+        kept = sorted((longest[key] for key in (canonical_json(run["key"]) for run in libraries[label]) if key in longest),
+                      key=lambda evaluation: evaluation["key"]["seed"])
         if not kept:
             continue
-        runs_text = ", ".join("seed {} {:.1f} +- {:.1f} ({} episodes)".format(
-            evaluation["key"]["seed"], *mean_and_standard_error(evaluation["returns"]), len(evaluation["returns"]))
-            for evaluation in sorted(kept, key=lambda e: e["key"]["seed"]))
-        means[label] = np.array([np.mean(evaluation["returns"]) for evaluation in kept])
+        summaries = [mean_and_standard_error(evaluation["returns"]) for evaluation in kept]
+        runs_text = ", ".join(f"seed {evaluation['key']['seed']} {mean:.1f} +- {error:.1f} "
+                              f"({len(evaluation['returns'])} episodes)"
+                              for evaluation, (mean, error) in zip(kept, summaries))
+        means[label] = np.array([mean for mean, _ in summaries])
         iqm = f" (IQM {stats.iqm_interval(means[label], reps).format()})" if len(kept) > 1 else ""
         texts.append(f"{label}: {runs_text}{iqm}")
     if not texts:
