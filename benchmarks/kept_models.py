@@ -75,7 +75,8 @@ def evaluate_kept_models(folder: str | Path, episodes: int, log: Callable[[str],
     if not runs:
         raise FileNotFoundError(f"no kept models in {folder} (folders with a spec.json that "
                                 "`agents-zoo bench --models` writes)")
-    earlier = {(canonical_json(record["key"]), record.get("episodes")): record
+    # Matched on the episodes the record holds, as the report counts them (report.kept_evaluation_lines)
+    earlier = {(canonical_json(record["key"]), len(record["returns"])): record
                for record in load_evaluations(folder / EVALUATIONS_FILE)}
     records = []
     for run_folder, spec in runs:

@@ -743,6 +743,12 @@ def test_kept_models_replay_the_final_evaluation_and_evaluate_again(tmp_path, ca
     assert "(evaluated before: evaluations.jsonl)" in capsys.readouterr().out
     assert len((models / kept_models.EVALUATIONS_FILE).read_text().splitlines()) == 4
 
+    # A record counts the episodes it holds, as the report does, not its "episodes" field.
+    path = models / kept_models.EVALUATIONS_FILE
+    path.write_text("".join(json.dumps({**record, "episodes": 7}) + "\n" for record in kept))
+    with mock.patch.object(kept_models, "evaluate_policy", side_effect=AssertionError("played again")):
+        assert len(kept_models.evaluate_kept_models(models, 5, log=lambda line: None)) == 2
+
 
 def test_evaluate_models_names_what_is_wrong(tmp_path, capsys):
     assert cli.main(["--evaluate-models", str(tmp_path)]) == 2
