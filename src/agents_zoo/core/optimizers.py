@@ -65,7 +65,9 @@ class TorchStyleOptimizer(tf.Module):
             return
         # Torch's Adam, lr * m_hat / (sqrt(v_hat) + eps), equals TF's fused kernel
         # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_hat) with eps_hat = eps * sqrt(1 - b2^t):
-        # one kernel per variable instead of eight ops.
+        # one kernel per variable instead of eight ops. Unlike RMSprop, Adam stays on it: one XLA pass
+        # doing the clip's scaling and Adam together made a DQN Breakout update slower (bf16, one
+        # core: 15.5 ms against 14.2).
         beta1, beta2 = self.betas
         beta1_power = tf.pow(beta1, self.iterations)
         beta2_power = tf.pow(beta2, self.iterations)
