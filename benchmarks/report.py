@@ -236,12 +236,27 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
     if any(value is not None for value in replay.values()):
         lines.append("- replay memory per transition (the buffer's arrays over its capacity): " + ", ".join(
             f"{label} {value:,.0f} B" for label, value in replay.items() if value is not None))
-    hyperparameters = first["spec"]["hyperparameters"]
-    if hyperparameters:
-        lines.append("- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(hyperparameters.items())))
+    lines += hyperparameter_lines(libraries)
     lines.append("")
     if target is not None and first.get("expert_return") is not None:
         lines += expert_fractions(libraries, target, float(np.mean(random_finals)) if normalizable else 0.0)
+    return lines
+
+
+def hyperparameter_lines(libraries: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The settings every run of the section shares, then each variant's own (a variant's
+    settings are not every run's: the reference and the other variants run without them)."""
+    settings = {label: runs[0]["spec"]["hyperparameters"] for label, runs in libraries.items()}
+    first = next(iter(settings.values()))
+    shared = {name: value for name, value in first.items()
+              if all(name in other and other[name] == value for other in settings.values())}
+    lines = ["- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(shared.items()))] if shared else []
+    own = {label: {name: value for name, value in values.items() if name not in shared}
+           for label, values in sorted(settings.items())}
+    if any(own.values()):
+        lines.append("- each row's own settings: " + "; ".join(
+            f"{display_label(label, libraries[label])}: " + ", ".join(f"`{k}={v}`" for k, v in sorted(values.items()))
+            for label, values in own.items() if values))
     return lines
 
 

@@ -514,6 +514,20 @@ def test_report_compares_the_mean_of_each_runs_last_evaluations_where_curves_are
     assert "last 5 evaluations" not in report.build_report(sweep, records, tmp_path, reps=200, plots=False)
 
 
+def test_report_names_the_shared_hyperparameters_and_each_variants_own(tmp_path):
+    """A variant's settings are its rows' only: the section's hyperparameters line keeps what every
+    run shares, and each variant's own settings follow (the first run's settings stood for all)."""
+    data = tiny_config(random_baseline=False, seeds=[0])
+    data["experiments"][0]["variants"] = {"plain": {"jit_compile": False}, "xla": {"jit_compile": True}}
+    sweep = config.parse_config(data)
+    records = [_fake_record(spec, 500.0, 1000.0, 1000.0) for spec in sweep.runs]
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+    shared = next(line for line in text.splitlines() if line.startswith("- hyperparameters: "))
+    assert "`n_epochs=2`" in shared and "jit_compile" not in shared
+    assert "- each row's own settings: ours (agents-zoo " in text
+    assert "`[plain]`: `jit_compile=False`; ours (agents-zoo " in text and "`[xla]`: `jit_compile=True`" in text
+
+
 def test_report_gives_the_longer_evaluations_of_kept_policies(tmp_path):
     """Records of ``--evaluate-models`` in the results folder join their runs' sections: each run's
     mean and standard error (of several evaluations of a run, the longest), the IQM where a library
