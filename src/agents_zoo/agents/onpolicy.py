@@ -122,8 +122,11 @@ class OnPolicyConfig(AgentConfig):
     normalize_reward: bool = field(False, doc="scale rewards by the std of the discounted return (VecNormalize norm_reward)")
     clip_observation: float = field(10.0, doc="clip normalized observations to +-this (VecNormalize clip_obs)")
     clip_reward: float = field(10.0, doc="clip normalized rewards to +-this (VecNormalize clip_reward)")
-    jit_compile: bool = field(False, doc="compile the update with XLA: ~1.6x faster per PPO epoch but ~2 s of compile; "
-                                         "pays off for long runs (PPO needs batch_size to divide the rollout)")
+    # Off by measurement (benchmarks/results/xla, RL-Zoo settings, one thread, compile included):
+    # level with plain graphs on Pendulum (PPO with gSDE, A2C at 1M steps), 9% slower on Hopper's
+    # 256x256 PPO; and XLA's CPU convolutions are slower than oneDNN's (agents/dqn.py).
+    jit_compile: bool = field(False, doc="compile the update with XLA (~1 s to compile; PPO needs batch_size to divide "
+                                         "the rollout); measured no faster than plain graphs (xla sweep)")
 
     def validate(self) -> None:
         super().validate()
