@@ -143,17 +143,20 @@ class PPO(OnPolicyAgent):
         cfg = self.config
         rollout = (observations, actions, old_values, old_log_probs, advantages, returns)
         minibatches_per_epoch = self.minibatches_per_epoch
-        full_minibatches = cfg.rollout_size % cfg.batch_size == 0
+        compiled = self._uses_jit()  # every minibatch full (see _uses_jit)
 
         def minibatch(step, keep_training, stat_sums, epoch_kl_sum, last_loss):
             epoch, position = step // minibatches_per_epoch, step % minibatches_per_epoch
             start = position * cfg.batch_size
-            if full_minibatches:
+            if compiled:
                 # A slice of static size: XLA turned the strided slice below (bounds known only at
                 # run time) into work over the whole rollout at every minibatch: Hopper at RL-Zoo's
                 # settings (8,192 steps, 1,280 minibatches) took ~70 s per compiled update, ~1 s plain.
                 indices = tf.slice(permutations, [epoch, start], [1, cfg.batch_size])[0]
-            else:  # SB3's smaller last minibatch
+            else:
+                # Plain graphs keep the strided slice (SB3's smaller last minibatch fits it): the
+                # slice's static shape let TF pick other kernels, which moved the weights by ~3e-8
+                # in 4 updates, enough to change where a seed's training goes.
                 indices = permutations[epoch, start:start + cfg.batch_size]
             loss, keep_training = self._minibatch_step(*[tf.gather(x, indices) for x in rollout], learning_rate,
                                                        clip_range, clip_range_vf)
