@@ -123,10 +123,10 @@ class OnPolicyConfig(AgentConfig):
     clip_observation: float = field(10.0, doc="clip normalized observations to +-this (VecNormalize clip_obs)")
     clip_reward: float = field(10.0, doc="clip normalized rewards to +-this (VecNormalize clip_reward)")
     # Off by measurement (benchmarks/results/xla, RL-Zoo settings, one thread, compile included):
-    # level with plain graphs on Pendulum (PPO with gSDE, A2C at 1M steps), 9% slower on Hopper's
-    # 256x256 PPO; and XLA's CPU convolutions are slower than oneDNN's (agents/dqn.py).
+    # A2C and PPO on Pendulum 4-8% faster compiled, PPO on Hopper (256x256) 6% slower, run-to-run
+    # differences of the same size; and XLA's CPU convolutions are slower than oneDNN's (agents/dqn.py).
     jit_compile: bool = field(False, doc="compile the update with XLA (~1 s to compile; PPO needs batch_size to divide "
-                                         "the rollout); measured no faster than plain graphs (xla sweep)")
+                                         "the rollout): within +-8% of plain graphs end to end here (xla sweep)")
 
     def validate(self) -> None:
         super().validate()
