@@ -154,9 +154,9 @@ class PPO(OnPolicyAgent):
                 # settings (8,192 steps, 1,280 minibatches) took ~70 s per compiled update, ~1 s plain.
                 indices = tf.slice(permutations, [epoch, start], [1, cfg.batch_size])[0]
             else:
-                # Plain graphs keep the strided slice (SB3's smaller last minibatch fits it): the
-                # slice's static shape let TF pick other kernels, which moved the weights by ~3e-8
-                # in 4 updates, enough to change where a seed's training goes.
+                # Plain graphs keep the strided slice (SB3's smaller last minibatch fits it): with the
+                # static slice, the same indices gave weights ~3e-8 apart after 4 CartPole updates,
+                # enough to change where a seed's training goes.
                 indices = permutations[epoch, start:start + cfg.batch_size]
             loss, keep_training = self._minibatch_step(*[tf.gather(x, indices) for x in rollout], learning_rate,
                                                        clip_range, clip_range_vf)
