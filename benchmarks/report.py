@@ -250,14 +250,17 @@ def hyperparameter_lines(libraries: dict[str, list[dict[str, Any]]]) -> list[str
     first = next(iter(settings.values()))
     shared = {name: value for name, value in first.items()
               if all(name in other and other[name] == value for other in settings.values())}
-    lines = ["- hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(shared.items()))] if shared else []
+    lines = ["- hyperparameters: " + _settings_text(shared)] if shared else []
     own = {label: {name: value for name, value in values.items() if name not in shared}
            for label, values in sorted(settings.items())}
     if any(own.values()):
         lines.append("- each row's own settings: " + "; ".join(
-            f"{display_label(label, libraries[label])}: " + ", ".join(f"`{k}={v}`" for k, v in sorted(values.items()))
-            for label, values in own.items() if values))
+            f"{display_label(label, libraries[label])}: {_settings_text(values)}" for label, values in own.items() if values))
     return lines
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(f"`{name}={value}`" for name, value in sorted(settings.items()))
 
 
 def mean_and_standard_error(returns: list[float]) -> tuple[float, float]:
