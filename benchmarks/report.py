@@ -28,8 +28,9 @@ PROTOCOL_TEXT = {
                    "pools = 1, `torch.set_num_threads(1)`, SB3's in-process `DummyVecEnv`); runs shared the machine",
     WHOLE_MACHINE: "whole-machine: each run had the machine to itself and used its {cores} core(s) as its library "
                      "advises: SB3 and imitation a `SubprocVecEnv` of n_envs processes and `torch.set_num_threads"
-                     "({cores})`, ours TF intra- and inter-op pools of {cores} and its synchronous vector env (the "
-                     "only one agents-zoo offers)",
+                     "({cores})`, ours TF intra- and inter-op pools of {cores} and, on our Atari ids, ale-py's C++ "
+                     "`AtariVectorEnv` with a thread per core where installed (ale-py >= 0.12), else its synchronous "
+                     "vector env",
 }
 # The distribution whose version names each library in the tables (read from the records).
 LIBRARY_DISTRIBUTION = {"ours": ("agents-zoo", "ours (agents-zoo {version}, TF)"),
