@@ -1,7 +1,9 @@
 """The machine a run ran on: its CPU, and how many of its cores a run may use.
 
 Every run record carries :func:`describe_machine` under ``"machine"``, so a report says which
-CPU its numbers came from: the model, the logical CPU count, and whether the CPU has the bf16
+CPU its numbers came from: the model (with its x86 family and model numbers: a cloud VM's model
+name, such as "AMD EPYC", is the same for CPU generations of different speeds), the logical CPU
+count, and whether the CPU has the bf16
 instructions (AVX512_BF16, AMX-BF16) that oneDNN uses for bf16 convolutions and matmuls, which
 decide whether ``compute_dtype="bfloat16"`` is faster than float32 there.
 
@@ -41,11 +43,13 @@ def thread_count(protocol: str) -> int:
 
 @functools.cache
 def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, Any]:
-    """``{"cpu_model": ..., "avx512_bf16": ..., "amx_bf16": ...}``; the flags are None where unknown.
+    """``{"cpu_model": ..., "cpu_id": ..., "avx512_bf16": ..., "amx_bf16": ...}``; None where unknown.
 
     The model is /proc/cpuinfo's ``model name`` (x86) or ``Model``/``Hardware`` (ARM boards), else
-    ``platform.processor()`` (macOS, Windows) or the architecture; the flags come from its
-    ``flags`` line only (x86 Linux).
+    ``platform.processor()`` (macOS, Windows) or the architecture. ``cpu_id`` is x86's ``cpu
+    family`` and ``model`` numbers ("family 25, model 17": AMD Zen 4 Genoa; Zen 5 is family 26):
+    VMs often name every EPYC or Xeon generation alike, and their speeds differ. The flags come
+    from the ``flags`` line only (x86 Linux).
     """
     fields: dict[str, str] = {}
     try:
@@ -59,7 +63,9 @@ def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, Any]:
     model = fields.get("model name") or fields.get("model") or fields.get("hardware")
     model = model or platform.processor() or platform.machine() or "unknown"
     flags = set(fields["flags"].split()) if "flags" in fields else None
-    return {"cpu_model": model, **{flag: None if flags is None else flag in flags for flag in BF16_FLAGS}}
+    family, number = fields.get("cpu family", ""), fields.get("model", "")
+    cpu_id = f"family {family}, model {number}" if family.isdigit() and number.isdigit() else None
+    return {"cpu_model": model, "cpu_id": cpu_id, **{flag: None if flags is None else flag in flags for flag in BF16_FLAGS}}
 
 
 def describe_machine() -> dict[str, Any]:
@@ -74,12 +80,16 @@ def machine_text(machine: dict[str, Any] | None) -> str:
     >>> machine_text({"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2, "avx512_bf16": True,
     ...               "amx_bf16": True})
     'Intel(R) Xeon(R) Processor, 2 logical CPUs, bf16: AVX512_BF16, AMX-BF16'
+    >>> machine_text({"cpu_model": "AMD EPYC", "cpu_id": "family 25, model 17", "cpu_count": 2})
+    'AMD EPYC (family 25, model 17), 2 logical CPUs'
     >>> machine_text({"cpu_count": 8})
     'CPU model not recorded, 8 logical CPUs'
     """
     if not machine:
         return "machine not recorded"
     parts = [machine.get("cpu_model") or "CPU model not recorded"]
+    if machine.get("cpu_id"):  # records made before it was recorded name the model alone
+        parts[0] += f" ({machine['cpu_id']})"
     if machine.get("cpu_count"):
         parts.append(f"{machine['cpu_count']} logical CPUs")
     known = [flag for flag in BF16_FLAGS if machine.get(flag) is not None]

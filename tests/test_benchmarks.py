@@ -606,12 +606,17 @@ def test_headline_gives_imitation_runs_their_fraction_of_the_expert(tmp_path):
 
 def test_the_cpu_is_read_from_cpuinfo_and_reports_name_the_machines_also_of_older_records(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel\t\t: 143\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n"
-                       "\nprocessor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n")
-    assert machine.cpu_description(str(cpuinfo)) == {"cpu_model": "Example CPU 9000", "avx512_bf16": True,
-                                                     "amx_bf16": False}
+    cpuinfo.write_text("processor\t: 0\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Example CPU 9000\n"
+                       "flags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\ncpu family\t: 6\nmodel\t\t: 143\n"
+                       "model name\t: Example CPU 9000\nflags\t\t: fpu avx512f avx512_bf16\n")
+    assert machine.cpu_description(str(cpuinfo)) == {"cpu_model": "Example CPU 9000", "cpu_id": "family 6, model 143",
+                                                     "avx512_bf16": True, "amx_bf16": False}
     elsewhere = machine.cpu_description(str(tmp_path / "no-cpuinfo"))  # macOS, Windows: platform.processor()
     assert elsewhere["cpu_model"] and elsewhere["avx512_bf16"] is None and elsewhere["amx_bf16"] is None
+    assert elsewhere["cpu_id"] is None
+    # A VM names Zen 4 and Zen 5 EPYCs alike: the family and model numbers tell them apart in reports.
+    epyc = {"cpu_model": "AMD EPYC", "cpu_id": "family 25, model 17", "cpu_count": 2}
+    assert machine.machine_text(epyc) == "AMD EPYC (family 25, model 17), 2 logical CPUs"
 
     sweep = config.parse_config(tiny_config(random_baseline=False))
     records = [_fake_record(spec, 500.0, 1000.0, 1000.0) for spec in sweep.runs]
