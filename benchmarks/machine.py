@@ -3,9 +3,9 @@
 Every run record carries :func:`describe_machine` under ``"machine"``, so a report says which
 CPU its numbers came from: the model (with its x86 family and model numbers: a cloud VM's model
 name, such as "AMD EPYC", is the same for CPU generations of different speeds), the logical CPU
-count, and whether the CPU has the bf16
-instructions (AVX512_BF16, AMX-BF16) that oneDNN uses for bf16 convolutions and matmuls, which
-decide whether ``compute_dtype="bfloat16"`` is faster than float32 there.
+count, and whether the CPU has the bf16 instructions (AVX512_BF16, AMX-BF16) that oneDNN uses
+for bf16 convolutions and matmuls, which decide whether ``compute_dtype="bfloat16"`` is faster
+than float32 there.
 
 Standard library only: the runner reads it before it sets the thread variables, and the sweep
 process imports neither NumPy nor TensorFlow (``agents_zoo.core.networks.hardware_has_bfloat16``
@@ -43,7 +43,8 @@ def thread_count(protocol: str) -> int:
 
 @functools.cache
 def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, Any]:
-    """``{"cpu_model": ..., "cpu_id": ..., "avx512_bf16": ..., "amx_bf16": ...}``; None where unknown.
+    """``{"cpu_model": ..., "cpu_id": ..., "avx512_bf16": ..., "amx_bf16": ...}``; ``cpu_id`` and the
+    flags are None where unknown.
 
     The model is /proc/cpuinfo's ``model name`` (x86) or ``Model``/``Hardware`` (ARM boards), else
     ``platform.processor()`` (macOS, Windows) or the architecture. ``cpu_id`` is x86's ``cpu
@@ -63,8 +64,8 @@ def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, Any]:
     model = fields.get("model name") or fields.get("model") or fields.get("hardware")
     model = model or platform.processor() or platform.machine() or "unknown"
     flags = set(fields["flags"].split()) if "flags" in fields else None
-    family, number = fields.get("cpu family", ""), fields.get("model", "")
-    cpu_id = f"family {family}, model {number}" if family.isdigit() and number.isdigit() else None
+    family, model_number = fields.get("cpu family", ""), fields.get("model", "")
+    cpu_id = f"family {family}, model {model_number}" if family.isdigit() and model_number.isdigit() else None
     return {"cpu_model": model, "cpu_id": cpu_id, **{flag: None if flags is None else flag in flags for flag in BF16_FLAGS}}
 
 

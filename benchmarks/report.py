@@ -29,8 +29,8 @@ PROTOCOL_TEXT = {
     WHOLE_MACHINE: "whole-machine: each run had the machine to itself and used its {cores} core(s) as its library "
                      "advises: SB3 and imitation a `SubprocVecEnv` of n_envs processes and `torch.set_num_threads"
                      "({cores})`, ours TF intra- and inter-op pools of {cores} and, on our Atari ids, ale-py's C++ "
-                     "`AtariVectorEnv` with a thread per core where installed (ale-py >= 0.12), else its synchronous "
-                     "vector env",
+                     "`AtariVectorEnv` with a thread per core where installed (ale-py >= 0.12), its synchronous "
+                     "vector env elsewhere",
 }
 # The distribution whose version names each library in the tables (read from the records).
 LIBRARY_DISTRIBUTION = {"ours": ("agents-zoo", "ours (agents-zoo {version}, TF)"),

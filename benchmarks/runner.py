@@ -8,7 +8,8 @@ under the same rules:
 - the run's protocol (``benchmarks.config.PROTOCOLS``) sets the threads: OMP/MKL variables and
   TF's intra/inter-op pools are set before TF or torch is imported, and ``torch.set_num_threads``,
   to 1 (single-thread) or to the machine's cores (whole-machine, where SB3 and imitation also
-  step their envs in a ``SubprocVecEnv`` and ours in its own vector env, the synchronous one);
+  step their envs in a ``SubprocVecEnv``, and ours in ale-py's ``AtariVectorEnv`` on our Atari
+  ids and in its synchronous vector env elsewhere: ``trainers.fastest_vector_env``);
   only the library under test is imported, so neither side's peak memory carries the other
   framework;
 - the same env id, seed and evaluation protocol (``benchmarks.progress.evaluate_policy``, shared by both);

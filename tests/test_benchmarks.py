@@ -657,6 +657,13 @@ def test_speed_ratios_compare_runs_made_on_the_same_machine(tmp_path):
     (results / "runs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     assert "n/a (runs on different machines)" in "\n".join(headline.headline_rows(tmp_path / "results", reps=50))
 
+    # The same model name of two CPU generations (a VM's "AMD EPYC"): the family and model numbers keep them apart.
+    zen4, zen5 = ({"cpu_count": 2, "cpu_model": "AMD EPYC", "cpu_id": f"family {family}, model 17"} for family in (25, 26))
+    for record in records:
+        record["machine"] = zen5 if record["key"]["library"] == "ours" else zen4
+    text = report.build_report(sweep, records, tmp_path / "report", reps=50, plots=False)
+    assert "- speed ratio" not in text and "- no speed ratio: the two libraries' runs were made on different machines" in text
+
 
 def test_imitation_reports_fractions_of_the_expert_return_final_last_evaluations_and_best():
     spec = config.parse_config(tiny_config(seeds=[0])).runs[0]
