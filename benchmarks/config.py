@@ -25,8 +25,8 @@ what was expected; unknown algorithm, library and env names come with the closes
 every run to one thread, so runs of several workers proceed side by side and steps/s measure
 the implementation; ``"whole-machine"`` runs each library as its documentation recommends on
 all the machine's cores (SB3 and imitation: ``SubprocVecEnv`` and ``torch.set_num_threads(cores)``;
-ours: TF's thread pools = cores, and ale-py's C++ ``AtariVectorEnv`` on our Atari ids where
-installed, its synchronous vector env elsewhere), one run at a time with nothing beside it.
+ours: TF's thread pools = cores and its fastest vector env, ``trainers.fastest_vector_env``),
+one run at a time with nothing beside it.
 A list of both runs every experiment under each; the protocol is part of the run's key.
 """
 
