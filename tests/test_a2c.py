@@ -122,3 +122,69 @@ def test_a2c_updates_equal_sb3s_from_the_same_weights_and_rollouts(rms_prop_tf_l
                                                   sb3_pieces_for_ours(reference.policy))):
             np.testing.assert_allclose(mine, other, rtol=1e-4, atol=1e-6,
                                        err_msg=f"weight piece {index} after update {update}")
+
+
+FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+
+
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_loss_and_gradients_from_acting_layers_equal_a_fresh_forward(compute_dtype):
+    """``reuse_acting_layers``: the update's backward pass on the CNN layer outputs the rollout's
+    acting computed gives the loss and every gradient of the update that runs the CNN again."""
+    import tensorflow as tf
+
+    from agents_zoo.core.policies import ActorCritic
+
+    policy = ActorCritic(FRAMES, gym.spaces.Discrete(6), (), "tanh", seed=0, compute_dtype=compute_dtype)
+    policy.acting_weights()  # the acting copies, as the agent makes them
+    rng = np.random.default_rng(0)
+    n = 12
+    observations = tf.constant(rng.integers(0, 256, (n, *FRAMES.shape), dtype=np.uint8))
+    actions = rng.integers(0, 6, n)
+    advantages, returns = rng.normal(size=(2, n)).astype(np.float32)
+    _, _, layers_out = policy.acting_heads_and_layers(observations)
+
+    def loss_and_gradients(layers):
+        with tf.GradientTape() as tape:
+            loss = a2c_loss(policy, observations, actions, advantages, returns, 0.01, 0.25, False, layers)
+        return loss.total.numpy(), tape.gradient(loss.total, policy.trainable_variables)
+
+    (fresh_loss, fresh), (reused_loss, reused) = loss_and_gradients(()), loss_and_gradients(layers_out)
+    assert len(fresh) == len(reused) == 12  # 4 CNN layers' and the 2 heads' kernels and biases
+    np.testing.assert_allclose(reused_loss, fresh_loss, rtol=1e-6)
+    for a, b in zip(reused, fresh):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7 * float(tf.reduce_max(tf.abs(b))))
+
+
+def test_reusing_acting_layers_trains_the_same_weights():
+    from wrappers.fake_envs import RandomImageEnv
+
+    def trained(reuse):
+        agent = A2C(lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20), seed=0, n_envs=2, n_steps=5,
+                    compute_dtype="float32", reuse_acting_layers=reuse, **FAST)
+        assert (agent._layers_graph is not None) == reuse
+        agent.learn(40)
+        return [v.numpy() for v in agent.policy.trainable_variables]
+
+    for a, b in zip(trained(True), trained(False)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_rollout_layers_cover_whole_rollouts_only():
+    from wrappers.fake_envs import RandomImageEnv
+
+    agent = A2C(lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20), seed=0, n_envs=2, n_steps=5, **FAST)
+    agent.learn(10)  # two full rollouts, each read by its update
+    assert agent.rollout_layers() == []
+    for steps in (5, 3):  # a rollout a callback cut short has fewer steps: the update runs the CNN
+        agent._rollout_layers = [agent.policy.acting_heads_and_layers(np.zeros((2, *FRAMES.shape), np.uint8))[2]
+                                 for _ in range(steps)]
+        layers_out = agent.rollout_layers()
+        assert [tuple(layer.shape) for layer in layers_out] == ([(10, 20, 20, 32), (10, 9, 9, 64), (10, 7, 7, 64),
+                                                                 (10, 512)] if steps == 5 else [])
+        assert agent._rollout_layers == []
+
+
+def test_reuse_acting_layers_must_be_a_bool():
+    with pytest.raises(ValueError, match="reuse_acting_layers"):
+        A2C("CartPole-v1", reuse_acting_layers="yes")

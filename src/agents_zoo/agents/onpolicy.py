@@ -211,12 +211,18 @@ class OnPolicyAgent(BaseAgent):
         if image:
             self.policy.acting_weights()  # the CNN's acting copies start from the initial weights
         self._forward_graph = None
+        # Images, when the subclass's update reads them: the CNN layer outputs of each rollout step's
+        # acting call (one list per step; see _reuses_acting_layers).
+        self._layers_graph = None
+        self._rollout_layers: list[list[tf.Tensor]] = []
         if image:
             forward = tf.function(lambda observations: self.policy.acting_heads(observations)[:2])
             # A concrete function skips tf.function's dispatch (its argument matching cost ~5% of a
             # PPO Breakout run's CPU time, one call per vector step), as DQN's greedy graph does.
-            self._forward_graph = forward.get_concrete_function(
-                tf.TensorSpec([None, *self.observation_space.shape], self.observation_space.dtype))
+            frames_spec = tf.TensorSpec([None, *self.observation_space.shape], self.observation_space.dtype)
+            self._forward_graph = forward.get_concrete_function(frames_spec)
+            if self._reuses_acting_layers():
+                self._layers_graph = tf.function(self.policy.acting_heads_and_layers).get_concrete_function(frames_spec)
         self._box_actions = isinstance(self.action_space, spaces.Box)
         self._iteration = 0
         self._transitions: dict[str, np.ndarray] | None = None
@@ -249,6 +255,20 @@ class OnPolicyAgent(BaseAgent):
 
     def _uses_jit(self) -> bool:
         return self.config.jit_compile
+
+    def _reuses_acting_layers(self) -> bool:
+        """Whether the update reads the CNN layer outputs that the rollout's acting calls computed
+        (``rollout_layers``) instead of running the CNN forward again: sound only for an update
+        that starts from the weights the rollout acted with, as A2C's single gradient step does."""
+        return False
+
+    def rollout_layers(self) -> list[tf.Tensor]:
+        """The CNN layer outputs of the whole rollout just collected, each (n_steps * n_envs, ...) in
+        the buffer's time-major order; empty if they were not kept or the rollout was cut short."""
+        steps, self._rollout_layers = self._rollout_layers, []
+        if self._layers_graph is None or len(steps) != self.config.n_steps:
+            return []
+        return [tf.concat([step[index] for step in steps], axis=0) for index in range(len(steps[0]))]
 
     def _make_optimizer(self) -> TorchStyleOptimizer:
         return TorchStyleOptimizer(self.policy.trainable_variables, "adam", epsilon=1e-5)
@@ -292,12 +312,17 @@ class OnPolicyAgent(BaseAgent):
             return observations
         return self.observation_rms.normalize(observations, clip=self.config.clip_observation)
 
-    def _forward(self, policy_observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(policy output, values) for already-normalized observations: NumPy, or one TF call for CNNs."""
+    def _forward(self, policy_observations: np.ndarray, keep_layers: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(policy output, values) for already-normalized observations: NumPy, or one TF call for CNNs
+        (``keep_layers``: a rollout step, whose CNN layer outputs the update may read)."""
         if self._numpy_policy is not None:
             return self._numpy_policy.forward(policy_observations)
-        frames = np.asarray(policy_observations, dtype=self.observation_space.dtype)
-        policy_output, values = self._forward_graph(tf.constant(frames))
+        frames = tf.constant(np.asarray(policy_observations, dtype=self.observation_space.dtype))
+        if keep_layers and self._layers_graph is not None:
+            policy_output, values, layers_out = self._layers_graph(frames)
+            self._rollout_layers.append(layers_out)
+        else:
+            policy_output, values = self._forward_graph(frames)
         return policy_output.numpy(), values.numpy()
 
     def log_std(self) -> np.ndarray | None:
@@ -319,13 +344,13 @@ class OnPolicyAgent(BaseAgent):
         return np.clip(actions, space.low, space.high)
 
     def _act(self, policy_observations: np.ndarray, log_std: np.ndarray | None,
-             deterministic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             deterministic: bool, keep_layers: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(actions, log-probabilities, values) for already-normalized observations."""
         if self.sde is not None:
             mean, values, latent = self._numpy_policy.forward_with_latent(policy_observations)
             actions, log_probs = self.sde.np_sample(mean, latent, log_std, self._exploration_matrices, deterministic)
             return actions, log_probs, values
-        policy_output, values = self._forward(policy_observations)
+        policy_output, values = self._forward(policy_observations, keep_layers)
         actions, log_probs = sample_actions(policy_output, log_std, self.rng, deterministic)
         return actions, log_probs, values
 
@@ -355,11 +380,12 @@ class OnPolicyAgent(BaseAgent):
         if self.sde is not None:
             self.reset_noise()
         observations = self._last_obs
+        self._rollout_layers = []
         for step in range(n_steps):
             if sde_sample_freq > 0 and step > 0 and step % sde_sample_freq == 0:
                 self.reset_noise()
             policy_observations = self._normalize_observations(observations)
-            actions, log_probs, values = self._act(policy_observations, log_std, deterministic=False)
+            actions, log_probs, values = self._act(policy_observations, log_std, deterministic=False, keep_layers=True)
             env_actions = self._to_env_actions(actions)
             next_observations, rewards, terminated, truncated, final_observations = self._env_step(env_actions)
             if self.observation_rms is not None:

@@ -274,21 +274,79 @@ class NatureCNN(keras.Model):
         # stays 8x8 stride 4 on 4 channels: as space-to-depth (a 2x2 convolution on 21x21x64, the
         # same sums) it ran ~15% faster alone at 32 frames, but the 6-d input transpose made a DQN
         # Breakout update slower (14.5 ms against 14.0, bf16, one core).
-        # NCHW -> NHWC for CPU kernels, cast and transposed in one XLA pass (_channel_last_in)
-        x = _CHANNEL_LAST[self.compute](inputs) if self.channel_first else tf.cast(inputs, self.compute)
+        return self.encode_layers(inputs, weights)[-1]
+
+    def encode_layers(self, inputs: tf.Tensor, weights: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+        """``encode``, returning every layer's output (after its ReLU): the three convolutions'
+        (NHWC) and the features, last."""
+        x = self._channel_last(inputs)
         kernels, biases = list(weights[0::2]), list(weights[1::2])
         kernels[0] = kernels[0] * tf.cast(self.scale, kernels[0].dtype)
+        outputs = []
         for kernel, bias, stride in zip(kernels, biases, self.STRIDES):
             x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, "VALID"), bias))
+            outputs.append(x)
         x = tf.reshape(x, [tf.shape(x)[0], -1])  # NHWC order, as keras.layers.Flatten
-        return tf.nn.relu(tf.nn.bias_add(tf.matmul(x, kernels[-1]), biases[-1]))
+        outputs.append(tf.nn.relu(tf.nn.bias_add(tf.matmul(x, kernels[-1]), biases[-1])))
+        return outputs
+
+    def _channel_last(self, inputs: tf.Tensor) -> tf.Tensor:
+        # NCHW -> NHWC for CPU kernels, cast and transposed in one XLA pass (_channel_last_in)
+        return _CHANNEL_LAST[self.compute](inputs) if self.channel_first else tf.cast(inputs, self.compute)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        return self.encode(inputs, [tf.cast(weight, self.compute) for weight in self.float32_weights()])
+        return self.encode(inputs, self._compute_weights())
+
+    def _compute_weights(self) -> list[tf.Tensor]:
+        return [tf.cast(weight, self.compute) for weight in self.float32_weights()]
 
     def acting_call(self, inputs: tf.Tensor) -> tf.Tensor:
         """``call`` on the compute-dtype copies: the same numbers, once they are refreshed."""
         return self.encode(inputs, self._acting.copies) if self._acting.copies else self(inputs)
+
+    def acting_layers(self, inputs: tf.Tensor) -> list[tf.Tensor]:
+        """``encode_layers`` on what ``acting_call`` reads: what ``features_from_layers`` takes back."""
+        return self.encode_layers(inputs, self._acting.copies or self._compute_weights())
+
+    def features_from_layers(self, inputs: tf.Tensor, layers_out: Sequence[tf.Tensor]) -> tf.Tensor:
+        """``call(inputs)``'s value and gradients without running the network forward again:
+        ``layers_out`` is ``acting_layers(inputs)`` computed on the current weights (an on-policy
+        rollout's acting calls, when the update comes before any change of the weights), and the
+        gradients reach the float32 weights through the ops TF's own gradients of ``encode``
+        run (ReluGrad, BiasAddGrad, the convolutions' backprop), in the same dtype. The backward
+        pass alone costs about two thirds of a forward-and-backward one (the first convolution's
+        input gradient is never needed)."""
+        weights = [tf.convert_to_tensor(weight) for weight in self.float32_weights()]
+        compute_weights = self._acting.copies or None
+        conv_outputs, features = list(layers_out[:-1]), layers_out[-1]
+
+        @tf.custom_gradient
+        def cached_features(*float32_weights: tf.Tensor) -> Any:
+            def gradient(upstream: tf.Tensor) -> list[tf.Tensor]:
+                kernels = (compute_weights or [tf.cast(weight, self.compute) for weight in float32_weights])[0::2]
+                layer_inputs = [self._channel_last(inputs), *conv_outputs]
+                flat = tf.reshape(conv_outputs[-1], [tf.shape(conv_outputs[-1])[0], -1])
+                grad = tf.raw_ops.ReluGrad(gradients=tf.cast(upstream, self.compute), features=features)
+                grads = [tf.matmul(flat, grad, transpose_a=True), tf.raw_ops.BiasAddGrad(out_backprop=grad)]
+                grad = tf.reshape(tf.matmul(grad, kernels[-1], transpose_b=True), tf.shape(conv_outputs[-1]))
+                for index in reversed(range(len(self.STRIDES))):
+                    strides = [1, self.STRIDES[index], self.STRIDES[index], 1]
+                    grad = tf.raw_ops.ReluGrad(gradients=grad, features=conv_outputs[index])
+                    kernel_grad = tf.raw_ops.Conv2DBackpropFilter(
+                        input=layer_inputs[index], filter_sizes=tf.shape(kernels[index]), out_backprop=grad,
+                        strides=strides, padding="VALID")
+                    if index == 0:  # encode scales the first kernel by 1/255 (uint8 frames)
+                        kernel_grad = kernel_grad * tf.cast(self.scale, kernel_grad.dtype)
+                    grads[:0] = [kernel_grad, tf.raw_ops.BiasAddGrad(out_backprop=grad)]
+                    if index > 0:
+                        grad = tf.raw_ops.Conv2DBackpropInput(
+                            input_sizes=tf.shape(layer_inputs[index]), filter=kernels[index], out_backprop=grad,
+                            strides=strides, padding="VALID")
+                return [tf.cast(g, tf.float32) for g in grads]
+
+            return tf.identity(features), gradient
+
+        return cached_features(*weights)
 
     def call_on_fresh_copies(self, inputs: tf.Tensor) -> tf.Tensor:
         """``call``'s numbers and gradients, read from the compute-dtype copies instead of casting

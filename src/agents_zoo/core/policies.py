@@ -206,6 +206,13 @@ class ActorCritic(PiecewiseNetwork):
         """``heads`` on the acting copies of the image features: the compiled acting call of images."""
         return self.forward(TF_OPS, self.weight_pieces(), self.acting_features(observations))
 
+    def acting_heads_and_layers(self, observations: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """(policy output, values) as ``acting_heads`` computes them, and the image features' layer
+        outputs (``NatureCNN.acting_layers``) that ``call_on_layers`` takes back."""
+        layers_out = self.features.acting_layers(observations)
+        policy, values, _ = self.forward(TF_OPS, self.weight_pieces(), float32_features(layers_out[-1]))
+        return policy, values, layers_out
+
     def forward(self, ops: ArrayOps, pieces: Sequence[Any], features: Any) -> tuple[Any, Any, Any]:
         """(logits or Gaussian means, values, latent) for a batch of features; ``latent`` is the
         action head's input: the policy's last hidden layer, or the features with no hidden layers."""
@@ -229,8 +236,18 @@ class ActorCritic(PiecewiseNetwork):
         return self.forward(TF_OPS, self.weight_pieces(), float32_features(self.features(observations)))
 
     def call(self, observations: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        return self._policy_output_and_values(float32_features(self.features(observations)))
+
+    def call_on_layers(self, observations: tf.Tensor, layers_out: Sequence[tf.Tensor]) -> tuple[Any, tf.Tensor]:
+        """``call(observations)``'s outputs and gradients from the image features' layer outputs
+        that acting computed on the current weights, without running the CNN forward again
+        (``NatureCNN.features_from_layers``)."""
+        return self._policy_output_and_values(float32_features(self.features.features_from_layers(observations,
+                                                                                                  layers_out)))
+
+    def _policy_output_and_values(self, features: tf.Tensor) -> tuple[Any, tf.Tensor]:
         pieces = self.weight_pieces()
-        policy, values, latent = self.forward(TF_OPS, pieces, float32_features(self.features(observations)))
+        policy, values, latent = self.forward(TF_OPS, pieces, features)
         if self.discrete:
             return policy, values
         if self.sde is not None:
