@@ -127,19 +127,21 @@ def test_a2c_updates_equal_sb3s_from_the_same_weights_and_rollouts(rms_prop_tf_l
 FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
 
+@pytest.mark.parametrize("frame_shape", [(4, 84, 84), (84, 84, 4)])  # channel-first and channel-last
 @pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
-def test_loss_and_gradients_from_acting_layers_equal_a_fresh_forward(compute_dtype):
+def test_loss_and_gradients_from_acting_layers_equal_a_fresh_forward(compute_dtype, frame_shape):
     """``reuse_acting_layers``: the update's backward pass on the CNN layer outputs the rollout's
     acting computed gives the loss and every gradient of the update that runs the CNN again."""
     import tensorflow as tf
 
     from agents_zoo.core.policies import ActorCritic
 
-    policy = ActorCritic(FRAMES, gym.spaces.Discrete(6), (), "tanh", seed=0, compute_dtype=compute_dtype)
+    space = gym.spaces.Box(0, 255, frame_shape, np.uint8)
+    policy = ActorCritic(space, gym.spaces.Discrete(6), (), "tanh", seed=0, compute_dtype=compute_dtype)
     policy.acting_weights()  # the acting copies, as the agent makes them
     rng = np.random.default_rng(0)
     n = 12
-    observations = tf.constant(rng.integers(0, 256, (n, *FRAMES.shape), dtype=np.uint8))
+    observations = tf.constant(rng.integers(0, 256, (n, *frame_shape), dtype=np.uint8))
     actions = rng.integers(0, 6, n)
     advantages, returns = rng.normal(size=(2, n)).astype(np.float32)
     _, _, layers_out = policy.acting_heads_and_layers(observations)
@@ -156,33 +158,40 @@ def test_loss_and_gradients_from_acting_layers_equal_a_fresh_forward(compute_dty
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7 * float(tf.reduce_max(tf.abs(b))))
 
 
-def test_reusing_acting_layers_trains_the_same_weights():
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_reusing_acting_layers_trains_the_same_weights(compute_dtype):
     from wrappers.fake_envs import RandomImageEnv
 
     def trained(reuse):
         agent = A2C(lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20), seed=0, n_envs=2, n_steps=5,
-                    compute_dtype="float32", reuse_acting_layers=reuse, **FAST)
-        assert (agent._layers_graph is not None) == reuse
+                    compute_dtype=compute_dtype, reuse_acting_layers=reuse, **FAST)
         agent.learn(40)
+        # The update's inputs: observations, actions, advantages, returns, learning rate, and with
+        # reuse the 4 layer outputs (3 convolutions and the features) of the rollout's 10 frames.
+        signature = agent._update_concrete[0]
+        assert len(signature) == (9 if reuse else 5)
+        if reuse:
+            assert [shape for _, shape in signature[5:]] == [(10, 20, 20, 32), (10, 9, 9, 64), (10, 7, 7, 64),
+                                                              (10, 512)]
+        assert agent._rollout_layers == []  # released once the update took them
         return [v.numpy() for v in agent.policy.trainable_variables]
 
     for a, b in zip(trained(True), trained(False)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_rollout_layers_cover_whole_rollouts_only():
+def test_a_rollout_cut_short_keeps_no_layers():
+    from agents_zoo.core.callbacks import BaseCallback
     from wrappers.fake_envs import RandomImageEnv
 
+    class StopAtThirdStep(BaseCallback):
+        def on_step(self) -> bool:
+            return self.num_timesteps < 6
+
     agent = A2C(lambda: RandomImageEnv(shape=FRAMES.shape, episode_length=20), seed=0, n_envs=2, n_steps=5, **FAST)
-    agent.learn(10)  # two full rollouts, each read by its update
-    assert agent.rollout_layers() == []
-    for steps in (5, 3):  # a rollout a callback cut short has fewer steps: the update runs the CNN
-        agent._rollout_layers = [agent.policy.acting_heads_and_layers(np.zeros((2, *FRAMES.shape), np.uint8))[2]
-                                 for _ in range(steps)]
-        layers_out = agent.rollout_layers()
-        assert [tuple(layer.shape) for layer in layers_out] == ([(10, 20, 20, 32), (10, 9, 9, 64), (10, 7, 7, 64),
-                                                                 (10, 512)] if steps == 5 else [])
-        assert agent._rollout_layers == []
+    agent.learn(10, callback=StopAtThirdStep())
+    assert agent.num_timesteps == 6 and agent._iteration == 0  # stopped inside the first rollout
+    assert agent._rollout_layers == []
 
 
 def test_reuse_acting_layers_must_be_a_bool():

@@ -13,10 +13,13 @@ with PyTorch's formula (alpha 0.99, eps ``rms_prop_eps`` outside the square root
 
 Speed on images (``reuse_acting_layers``, on by default): the gradient step starts from the weights
 the rollout acted with, so the Nature CNN's layer outputs on every rollout frame were already
-computed by the acting calls. They are kept (~43 KB per frame in bf16, 3.5 MB for RL-Zoo's 16 envs x
-5 steps) and the update runs only the CNN's backward pass on them
+computed by the acting calls. They are kept (~43 KB per 84x84 frame in bf16, 86 KB in float32:
+3.5 MB in bf16 for RL-Zoo's 16 envs x 5 steps, about what the recomputing update's forward pass
+holds for its backward one) and the update runs only the CNN's backward pass on them
 (``NatureCNN.features_from_layers``): one bf16 update on 80 Atari frames took 23 ms instead of
-32 (one Zen 4 core), with the same losses and gradients (tests/test_a2c.py).
+32 (one Zen 4 core). The losses and gradients are those of the recomputing update up to the
+rounding of another batch size (acting runs n_envs frames per call), bitwise equal on the same
+batch (tests/test_a2c.py). The setting is read when the agent is built.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ class A2CConfig(OnPolicyConfig):
     rms_prop_tf_like: bool = field(False, doc="TF 1's RMSprop (SB3's RMSpropTFLike, RL-Zoo's Atari A2C): "
                                               "v starts at 1, epsilon inside the square root")
     reuse_acting_layers: bool = field(True, doc="images: the update's backward pass reads the CNN layer outputs the "
-                                                "rollout's acting computed (the same weights, so the same numbers) "
-                                                "instead of running the CNN forward again")
+                                                "rollout's acting computed on the same weights instead of running "
+                                                "the CNN forward again (keeps ~43 KB per frame in bf16)")
 
     def validate(self) -> None:
         super().validate()
@@ -106,7 +109,8 @@ class A2C(OnPolicyAgent):
         learning_rate = self._current_learning_rate()
         rollout = self.buffer.get()
         stats, flat_weights = self._call_update(rollout.observations, rollout.actions, rollout.advantages,
-                                                 rollout.returns, np.float32(learning_rate), *self.rollout_layers())
+                                                 rollout.returns, np.float32(learning_rate),
+                                                 *self._take_rollout_layers())
         self._refresh_numpy_policy(flat_weights)
         policy_loss, value_loss, entropy_loss = stats.numpy().tolist()
         return {"policy_loss": policy_loss, "value_loss": value_loss, "entropy_loss": entropy_loss,
@@ -115,7 +119,7 @@ class A2C(OnPolicyAgent):
     def _update(self, observations, actions, advantages, returns, learning_rate, *layers_out):
         """One gradient step on ``a2c_loss`` over the whole rollout, clipped by the global gradient norm;
         returns the loss terms and the policy's acting weights (one compiled call per rollout).
-        ``layers_out``: the rollout's CNN layer outputs (``rollout_layers``), or none."""
+        ``layers_out``: the rollout's CNN layer outputs (``_take_rollout_layers``), or none."""
         cfg = self.config
         with tf.GradientTape() as tape:
             loss = a2c_loss(self.policy, observations, actions, advantages, returns, cfg.ent_coef, cfg.vf_coef,

@@ -1,6 +1,6 @@
 """The on-policy agent loop shared by A2C and PPO: config base, rollout collection, training loop.
 
-Over ~400 lines because the config base documents every SB3 setting the two agents share
+Over ~500 lines because the config base documents every SB3 setting the two agents share
 (normalization, gSDE, schedules) next to the loop that uses them.
 
 The algorithm files (``a2c.py``, ``ppo.py``) hold only their config, loss and update. The policy
@@ -258,15 +258,15 @@ class OnPolicyAgent(BaseAgent):
 
     def _reuses_acting_layers(self) -> bool:
         """Whether the update reads the CNN layer outputs that the rollout's acting calls computed
-        (``rollout_layers``) instead of running the CNN forward again: sound only for an update
+        (``_take_rollout_layers``) instead of running the CNN forward again: sound only for an update
         that starts from the weights the rollout acted with, as A2C's single gradient step does."""
         return False
 
-    def rollout_layers(self) -> list[tf.Tensor]:
+    def _take_rollout_layers(self) -> list[tf.Tensor]:
         """The CNN layer outputs of the whole rollout just collected, each (n_steps * n_envs, ...) in
-        the buffer's time-major order; empty if they were not kept or the rollout was cut short."""
+        the buffer's time-major order, released from the agent; empty if they were not kept."""
         steps, self._rollout_layers = self._rollout_layers, []
-        if self._layers_graph is None or len(steps) != self.config.n_steps:
+        if len(steps) != self.config.n_steps:  # none kept (or the buffer was filled by other code)
             return []
         return [tf.concat([step[index] for step in steps], axis=0) for index in range(len(steps[0]))]
 
@@ -400,6 +400,7 @@ class OnPolicyAgent(BaseAgent):
             observations = next_observations
             if not callback.on_step():
                 self._last_obs = observations
+                self._rollout_layers = []  # no update reads a rollout cut short
                 return False
         self._last_obs = observations
         if record:

@@ -231,9 +231,13 @@ class NatureCNN(keras.Model):
     Keras' mixed precision). Acting runs it on compute-dtype copies (``acting_call``) that
     ``refresh_acting_copies`` makes once per change of the weights: in bf16 an acting call would
     otherwise cast all 1.7M weights for a batch of 1-16 frames, which took about half of it here.
+    An update that starts from the weights acting used may skip the forward pass altogether and
+    run only the backward one on the layer outputs acting kept (``acting_layers``,
+    ``features_from_layers``: A2C's).
     """
 
     STRIDES = (4, 2, 1)
+    PADDING = "VALID"
 
     def __init__(self, observation_space: spaces.Box, features_dim: int = 512, name: str | None = None,
                  dtype_policy: str = "float32"):
@@ -267,7 +271,8 @@ class NatureCNN(keras.Model):
         return [weight for layer in [*self.convs, self.features] for weight in (layer.kernel, layer.bias)]
 
     def encode(self, inputs: tf.Tensor, weights: Sequence[tf.Tensor]) -> tf.Tensor:
-        """The forward pass on ``weights`` (``float32_weights``' order, in the compute dtype)."""
+        """The forward pass on ``weights`` (``float32_weights``' order, in the compute dtype);
+        ``features_from_layers`` runs its backward pass by hand and must follow any change here."""
         # uint8 pixels are exact in bf16 (8 significant bits hold 0..256). conv(x * s, W) ==
         # conv(x, W * s): scaling the first kernel (8k values) instead of the frames (256 x 4 x 84 x 84
         # values per PPO minibatch) saved an elementwise pass over every input. The first convolution
@@ -284,7 +289,7 @@ class NatureCNN(keras.Model):
         kernels[0] = kernels[0] * tf.cast(self.scale, kernels[0].dtype)
         outputs = []
         for kernel, bias, stride in zip(kernels, biases, self.STRIDES):
-            x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, "VALID"), bias))
+            x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, self.PADDING), bias))
             outputs.append(x)
         x = tf.reshape(x, [tf.shape(x)[0], -1])  # NHWC order, as keras.layers.Flatten
         outputs.append(tf.nn.relu(tf.nn.bias_add(tf.matmul(x, kernels[-1]), biases[-1])))
@@ -295,54 +300,60 @@ class NatureCNN(keras.Model):
         return _CHANNEL_LAST[self.compute](inputs) if self.channel_first else tf.cast(inputs, self.compute)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        return self.encode(inputs, self._compute_weights())
+        return self.encode(inputs, self._cast_weights())
 
-    def _compute_weights(self) -> list[tf.Tensor]:
+    def _cast_weights(self) -> list[tf.Tensor]:
         return [tf.cast(weight, self.compute) for weight in self.float32_weights()]
+
+    def _acting_weights(self) -> list[tf.Tensor]:
+        """What acting reads: the compute-dtype copies, or (float32, no copies) the weights."""
+        return self._acting.copies or self._cast_weights()
 
     def acting_call(self, inputs: tf.Tensor) -> tf.Tensor:
         """``call`` on the compute-dtype copies: the same numbers, once they are refreshed."""
-        return self.encode(inputs, self._acting.copies) if self._acting.copies else self(inputs)
+        return self.encode(inputs, self._acting_weights())
 
     def acting_layers(self, inputs: tf.Tensor) -> list[tf.Tensor]:
         """``encode_layers`` on what ``acting_call`` reads: what ``features_from_layers`` takes back."""
-        return self.encode_layers(inputs, self._acting.copies or self._compute_weights())
+        return self.encode_layers(inputs, self._acting_weights())
 
     def features_from_layers(self, inputs: tf.Tensor, layers_out: Sequence[tf.Tensor]) -> tf.Tensor:
-        """``call(inputs)``'s value and gradients without running the network forward again:
-        ``layers_out`` is ``acting_layers(inputs)`` computed on the current weights (an on-policy
-        rollout's acting calls, when the update comes before any change of the weights), and the
-        gradients reach the float32 weights through the ops TF's own gradients of ``encode``
-        run (ReluGrad, BiasAddGrad, the convolutions' backprop), in the same dtype. The backward
-        pass alone costs about two thirds of a forward-and-backward one (the first convolution's
-        input gradient is never needed)."""
+        """``call(inputs)``'s value and gradients without running the network forward again.
+
+        ``layers_out`` must be ``acting_layers(inputs)`` computed on the current weights, with the
+        compute-dtype copies still fresh (no change of the weights since: an on-policy rollout's
+        acting calls, read by an update that comes before any other change), and in the same frame
+        order as ``inputs``. The gradients reach the float32 weights through the ops TF's own
+        gradients of ``encode_layers`` run (ReluGrad, BiasAddGrad, the convolutions' backprop), in
+        the same dtype. The backward pass alone costs about two thirds of a forward-and-backward
+        one (the first convolution's input gradient is never needed)."""
         weights = [tf.convert_to_tensor(weight) for weight in self.float32_weights()]
-        compute_weights = self._acting.copies or None
         conv_outputs, features = list(layers_out[:-1]), layers_out[-1]
 
         @tf.custom_gradient
         def cached_features(*float32_weights: tf.Tensor) -> Any:
             def gradient(upstream: tf.Tensor) -> list[tf.Tensor]:
-                kernels = (compute_weights or [tf.cast(weight, self.compute) for weight in float32_weights])[0::2]
+                kernels = self._acting_weights()[0::2]  # the compute-dtype values encode ran on
                 layer_inputs = [self._channel_last(inputs), *conv_outputs]
                 flat = tf.reshape(conv_outputs[-1], [tf.shape(conv_outputs[-1])[0], -1])
                 grad = tf.raw_ops.ReluGrad(gradients=tf.cast(upstream, self.compute), features=features)
-                grads = [tf.matmul(flat, grad, transpose_a=True), tf.raw_ops.BiasAddGrad(out_backprop=grad)]
+                # (kernel, bias) gradients from the last layer back; reversed into encode's order below
+                reversed_grads = [tf.raw_ops.BiasAddGrad(out_backprop=grad), tf.matmul(flat, grad, transpose_a=True)]
                 grad = tf.reshape(tf.matmul(grad, kernels[-1], transpose_b=True), tf.shape(conv_outputs[-1]))
                 for index in reversed(range(len(self.STRIDES))):
                     strides = [1, self.STRIDES[index], self.STRIDES[index], 1]
                     grad = tf.raw_ops.ReluGrad(gradients=grad, features=conv_outputs[index])
                     kernel_grad = tf.raw_ops.Conv2DBackpropFilter(
                         input=layer_inputs[index], filter_sizes=tf.shape(kernels[index]), out_backprop=grad,
-                        strides=strides, padding="VALID")
+                        strides=strides, padding=self.PADDING)
                     if index == 0:  # encode scales the first kernel by 1/255 (uint8 frames)
                         kernel_grad = kernel_grad * tf.cast(self.scale, kernel_grad.dtype)
-                    grads[:0] = [kernel_grad, tf.raw_ops.BiasAddGrad(out_backprop=grad)]
+                    reversed_grads += [tf.raw_ops.BiasAddGrad(out_backprop=grad), kernel_grad]
                     if index > 0:
                         grad = tf.raw_ops.Conv2DBackpropInput(
                             input_sizes=tf.shape(layer_inputs[index]), filter=kernels[index], out_backprop=grad,
-                            strides=strides, padding="VALID")
-                return [tf.cast(g, tf.float32) for g in grads]
+                            strides=strides, padding=self.PADDING)
+                return [tf.cast(g, tf.float32) for g in reversed(reversed_grads)]
 
             return tf.identity(features), gradient
 

@@ -6,7 +6,8 @@ parameter pieces (kernels, biases, ``log_std``) and an array backend (``networks
 ``networks.NUMPY_OPS``):
 
 * Keras runs it in TensorFlow on the variables (``call``): the compiled updates, and acting on
-  images, one ``tf.function`` call per vector step for all envs at once.
+  images, one ``tf.function`` call per vector step for all envs at once (A2C's update reads the
+  image features' layer outputs that acting kept instead, ``call_on_layers``).
 * ``NumpyForward`` runs it in NumPy on a copy of the weights: acting on vector observations.
   One ``tf.function`` call costs 140-320 us on these CPUs, a NumPy MLP forward ~4 us, and an agent
   acts once per vector step. The compiled updates hand the weights back as ONE flat tensor
