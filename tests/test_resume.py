@@ -139,7 +139,6 @@ def test_sigkilled_run_resumes_and_matches_uninterrupted(name, tmp_path):
     _assert_same(_fingerprint(final_resumed), _fingerprint(final_reference))
 
 
-
 def test_a2c_on_frames_resumes_exactly_with_its_kept_layers(tmp_path):
     """A2C's update reads the CNN layer outputs its rollout's acting kept (``reuse_acting_layers``):
     they live within a rollout only, and checkpoints are taken between rollouts, so a resumed
@@ -149,15 +148,16 @@ def test_a2c_on_frames_resumes_exactly_with_its_kept_layers(tmp_path):
     def make_env():
         return RandomImageEnv(shape=(4, 84, 84), episode_length=30)
 
-    total, every, half = 400, 100, 200
+    total, every, stop = 400, 100, 206  # stopped inside the rollout that starts at the checkpoint of step 200
     config = {"n_envs": 2, "compute_dtype": "bfloat16"}
     uninterrupted = agents_zoo.make("a2c", make_env, seed=5, deterministic_ops=True, **config)
     uninterrupted.learn(total)
     first = agents_zoo.make("a2c", make_env, seed=5, deterministic_ops=True, **config)
     first.learn(total, checkpoint_every=every, checkpoint_path=tmp_path / "ck.zip",
-                callback=lambda agent: agent.num_timesteps < half)
+                callback=lambda agent: agent.num_timesteps < stop)
+    assert first.num_timesteps == stop
     resumed = type(first).load(tmp_path / "ck.zip", env=make_env)
     assert resumed.config.reuse_acting_layers and resumed._layers_graph is not None
-    assert resumed.num_timesteps < total
+    assert resumed.num_timesteps == 200
     resumed.learn(total - resumed.num_timesteps, reset_num_timesteps=False)
     _assert_same(_fingerprint(resumed), _fingerprint(uninterrupted))

@@ -18,8 +18,8 @@ computed by the acting calls. They are kept (~43 KB per 84x84 frame in bf16, 86 
 holds for its backward one) and the update runs only the CNN's backward pass on them
 (``NatureCNN.features_from_layers``): one bf16 update on 80 Atari frames took 23 ms instead of
 32 (one Zen 4 core). The losses and gradients are those of the recomputing update up to the
-rounding of another batch size (acting runs n_envs frames per call), bitwise equal on the same
-batch (tests/test_a2c.py). The setting is read when the agent is built.
+rounding of another batch size (acting runs n_envs frames per call), and equal on the same batch
+(tests/test_a2c.py). The setting is read when the agent is built.
 """
 
 from __future__ import annotations
