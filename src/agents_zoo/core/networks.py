@@ -334,6 +334,8 @@ class NatureCNN(keras.Model):
         def cached_features(*float32_weights: tf.Tensor) -> Any:
             def gradient(upstream: tf.Tensor) -> list[tf.Tensor]:
                 kernels = self._acting_weights()[0::2]  # the compute-dtype values encode ran on
+                # The first layer's input is made again (one XLA pass) rather than kept from acting:
+                # 84x84x4 frames in the compute dtype outweigh all the kept layer outputs together.
                 layer_inputs = [self._channel_last(inputs), *conv_outputs]
                 flat = tf.reshape(conv_outputs[-1], [tf.shape(conv_outputs[-1])[0], -1])
                 grad = tf.raw_ops.ReluGrad(gradients=tf.cast(upstream, self.compute), features=features)
