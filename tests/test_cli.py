@@ -56,3 +56,47 @@ def test_list_config_shows_documented_defaults(capsys):
     assert main(["train", "random", "--list-config"]) == 0
     out = capsys.readouterr().out
     assert "n_envs" in out and "number of environments" in out
+
+
+@pytest.mark.parametrize("algo, config, unit", [
+    ("ppo", {"n_steps": 16, "n_envs": 2, "batch_size": 16, "n_epochs": 1}, 32),
+    ("a2c", {"n_steps": 5, "n_envs": 2}, 10),
+    ("dqn", {"train_freq": 4, "n_envs": 1, "learning_starts": 1000}, 4),
+])
+def test_training_runs_whole_iterations_and_the_bar_and_cli_say_where_it_ends(algo, config, unit, capsys):
+    """learn() ends at the first whole iteration past the budget (as SB3's agents do); planned_steps
+    says where, the progress bar's total is that, and the CLI says so when it passes --steps."""
+    import agents_zoo
+    from agents_zoo.cli import note_whole_iterations
+    from agents_zoo.core import callbacks
+
+    agent = agents_zoo.get_agent_class(algo)("CartPole-v1", seed=0, **config)
+    assert agent.steps_per_iteration == unit
+    assert agent.planned_steps(unit * 3) == unit * 3 and agent.planned_steps(unit * 3 + 1) == unit * 4
+    totals = []
+    original = callbacks.ProgressBarCallback.on_training_start
+
+    def record_total(self, total_timesteps):
+        original(self, total_timesteps)
+        totals.append(self.bar.total)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(callbacks.ProgressBarCallback, "on_training_start", record_total)
+        agent.learn(unit + 1, progress_bar=True)
+        assert agent.num_timesteps == 2 * unit and totals == [2 * unit]
+        assert agent.planned_steps(unit, reset_num_timesteps=False) == unit
+        agent.learn(1, progress_bar=True, reset_num_timesteps=False)  # continues: one more iteration
+        assert agent.num_timesteps == 3 * unit and totals == [2 * unit, unit]
+    capsys.readouterr()
+    note_whole_iterations(agent, 3 * unit)  # already there: nothing to say
+    note_whole_iterations(agent, 3 * unit + 1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"note: {algo} trains in whole iterations of {unit:,} env steps, so --steps {3 * unit + 1:,} "
+                   f"trains to step {4 * unit:,} (SB3 does the same); a multiple of {unit:,} avoids it"]
+
+
+def test_gail_runs_whole_rollouts_of_its_learner():
+    from agents_zoo.agents.gail import GAIL
+
+    agent = GAIL("Pendulum-v1", seed=0, n_envs=2, learner_kwargs={"n_steps": 8, "batch_size": 16})
+    assert agent.steps_per_iteration == agent.learner.steps_per_iteration == 16

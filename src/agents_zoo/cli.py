@@ -214,12 +214,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: {args.save} holds no replay buffer (it was saved without --checkpoint-replay-buffer): "
                   "training continues with an empty buffer and refills it", file=sys.stderr)
         if remaining > 0:
+            note_whole_iterations(agent, args.steps)
             agent.learn(remaining, callback=evaluations, progress_bar=not args.no_progress, reset_num_timesteps=False,
                         checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
                         checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     else:
         agent = agent_cls(args.env_id, seed=args.seed, log_dir=args.log_dir,
                           deterministic_ops=args.deterministic_ops, **overrides)
+        note_whole_iterations(agent, args.steps)
         agent.learn(args.steps, callback=evaluations, progress_bar=not args.no_progress,
                     checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
                     checkpoint_replay_buffer=args.checkpoint_replay_buffer)
@@ -280,6 +282,16 @@ def _differences(asked: dict[str, Any], saved: dict[str, Any], prefix: str = "")
         elif value != before:
             rows.append((f"{prefix}{key}", value, before))
     return rows
+
+
+def note_whole_iterations(agent: Any, steps: int) -> None:
+    """Say so when training will run past ``--steps``: agents train in whole iterations (a rollout of
+    n_steps x n_envs for PPO), and the last one ends past a budget that is not a multiple of it."""
+    end = agent.num_timesteps + agent.planned_steps(steps - agent.num_timesteps, reset_num_timesteps=False)
+    if end != steps:
+        unit = agent.steps_per_iteration
+        print(f"note: {agent.name} trains in whole iterations of {unit:,} env steps, so --steps {steps:,} "
+              f"trains to step {end:,} (SB3 does the same); a multiple of {unit:,} avoids it", file=sys.stderr)
 
 
 def save_or_rescue(agent: Any, path: Path, include_replay_buffer: bool) -> None:

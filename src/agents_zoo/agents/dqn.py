@@ -329,6 +329,10 @@ class DQN(BaseAgent):
         return indices.astype(np.int64) + int(self.action_space.start)
 
     # ------------------------------------------------------------------ training loop
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.train_freq * self.n_envs
+
     def _learn(self, callback: BaseCallback, log_interval: int) -> None:
         cfg = self.config
         assert self._last_obs is not None and self.replay is not None

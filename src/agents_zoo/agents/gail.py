@@ -381,7 +381,7 @@ class GAIL(BaseAgent):
         # imitation's gen_replay_buffer: the newest policy transitions, which D learns to tell from
         # the expert's. Each round adds the newest min(capacity, rollout) of the rollout's transitions,
         # flattened time-major, in ONE add: the buffer's "envs" are those rows (GAIL samples 1-step).
-        rollout_size = self.learner.config.n_steps * self.n_envs
+        rollout_size = self.learner.steps_per_iteration
         capacity = cfg.gen_replay_buffer_capacity or rollout_size
         self.gen_replay = ReplayBuffer(capacity, self.observation_space, self.action_space,
                                        n_envs=min(capacity, rollout_size))
@@ -577,6 +577,10 @@ class GAIL(BaseAgent):
         # The learner resets the env it steps (and updates its observation statistics) when its
         # learn() finds no pending observations; GAIL's BaseAgent.learn stores this None there.
         return None
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.learner.steps_per_iteration
 
     def _learn(self, callback: BaseCallback, log_interval: int) -> None:
         if self.expert_features is None:

@@ -462,6 +462,10 @@ class OnPolicyAgent(BaseAgent):
             self._discounted_returns[dones[t]] = 0.0
 
     # ------------------------------------------------------------------ training loop
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.n_steps * self.n_envs
+
     def _learn(self, callback: BaseCallback, log_interval: int) -> None:
         while self.num_timesteps < self._total_timesteps:
             if not self._collect_rollout(callback):

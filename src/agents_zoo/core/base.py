@@ -171,6 +171,23 @@ class BaseAgent:
         return self.config.n_envs
 
     @property
+    def steps_per_iteration(self) -> int:
+        """Env steps the training loop takes between two looks at the budget (one vector step here;
+        a rollout of ``n_steps`` vector steps for on-policy agents, ``train_freq`` for DQN)."""
+        return self.n_envs
+
+    def planned_steps(self, total_timesteps: int, reset_num_timesteps: bool = True) -> int:
+        """The env steps ``learn(total_timesteps, reset_num_timesteps=...)`` takes unless a callback
+        stops it: whole iterations, so ``total_timesteps`` rounded up to a multiple of
+        ``steps_per_iteration`` (SB3's agents too finish the rollout they are in)."""
+        start = 0 if reset_num_timesteps else self.num_timesteps
+        end = int(total_timesteps) if reset_num_timesteps else self.num_timesteps + int(total_timesteps)
+        if end <= start:
+            return 0
+        unit = self.steps_per_iteration
+        return -(-(end - start) // unit) * unit
+
+    @property
     def progress_remaining(self) -> float:
         """1 at the start of ``learn`` and 0 at its end, for linear schedules (as in SB3)."""
         if self._total_timesteps <= 0:
@@ -205,8 +222,8 @@ class BaseAgent:
         else:
             self._total_timesteps = self.num_timesteps + int(total_timesteps)
         parts = [callbacks_module.as_callback(callback)]
-        if progress_bar:
-            parts.append(callbacks_module.ProgressBarCallback())
+        if progress_bar:  # its bar ends where training will, at the end of the last iteration
+            parts.append(callbacks_module.ProgressBarCallback(self.planned_steps(total_timesteps, reset_num_timesteps)))
         if checkpoint_every is not None:
             if checkpoint_path is None:
                 raise ValueError("checkpoint_every needs a checkpoint_path to write to")
