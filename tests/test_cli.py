@@ -84,7 +84,7 @@ def test_training_runs_whole_iterations_and_the_bar_and_cli_say_where_it_ends(al
         patch.setattr(callbacks.ProgressBarCallback, "on_training_start", record_total)
         agent.learn(unit + 1, progress_bar=True)
         assert agent.num_timesteps == 2 * unit and totals == [2 * unit]
-        assert agent.planned_steps(unit, reset_num_timesteps=False) == unit
+        assert agent.planned_steps(1) == unit
         agent.learn(1, progress_bar=True, reset_num_timesteps=False)  # continues: one more iteration
         assert agent.num_timesteps == 3 * unit and totals == [2 * unit, unit]
     capsys.readouterr()

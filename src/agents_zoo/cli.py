@@ -287,7 +287,7 @@ def _differences(asked: dict[str, Any], saved: dict[str, Any], prefix: str = "")
 def note_whole_iterations(agent: Any, steps: int) -> None:
     """Say so when training will run past ``--steps``: agents train in whole iterations (a rollout of
     n_steps x n_envs for PPO), and the last one ends past a budget that is not a multiple of it."""
-    end = agent.num_timesteps + agent.planned_steps(steps - agent.num_timesteps, reset_num_timesteps=False)
+    end = agent.num_timesteps + agent.planned_steps(steps - agent.num_timesteps)
     if end != steps:
         unit = agent.steps_per_iteration
         print(f"note: {agent.name} trains in whole iterations of {unit:,} env steps, so --steps {steps:,} "

@@ -176,16 +176,13 @@ class BaseAgent:
         a rollout of ``n_steps`` vector steps for on-policy agents, ``train_freq`` for DQN)."""
         return self.n_envs
 
-    def planned_steps(self, total_timesteps: int, reset_num_timesteps: bool = True) -> int:
-        """The env steps ``learn(total_timesteps, reset_num_timesteps=...)`` takes unless a callback
-        stops it: whole iterations, so ``total_timesteps`` rounded up to a multiple of
-        ``steps_per_iteration`` (SB3's agents too finish the rollout they are in)."""
-        start = 0 if reset_num_timesteps else self.num_timesteps
-        end = int(total_timesteps) if reset_num_timesteps else self.num_timesteps + int(total_timesteps)
-        if end <= start:
-            return 0
+    def planned_steps(self, total_timesteps: int) -> int:
+        """The env steps ``learn(total_timesteps)`` takes unless a callback stops it: whole
+        iterations, so ``total_timesteps`` rounded up to a multiple of ``steps_per_iteration``
+        (SB3's agents too finish the rollout they are in). A continued run (``reset_num_timesteps=False``)
+        takes as many, from a step count that a checkpoint or earlier ``learn`` left on an iteration's end."""
         unit = self.steps_per_iteration
-        return -(-(end - start) // unit) * unit
+        return -(-max(int(total_timesteps), 0) // unit) * unit
 
     @property
     def progress_remaining(self) -> float:
@@ -223,7 +220,7 @@ class BaseAgent:
             self._total_timesteps = self.num_timesteps + int(total_timesteps)
         parts = [callbacks_module.as_callback(callback)]
         if progress_bar:  # its bar ends where training will, at the end of the last iteration
-            parts.append(callbacks_module.ProgressBarCallback(self.planned_steps(total_timesteps, reset_num_timesteps)))
+            parts.append(callbacks_module.ProgressBarCallback(self.planned_steps(total_timesteps)))
         if checkpoint_every is not None:
             if checkpoint_path is None:
                 raise ValueError("checkpoint_every needs a checkpoint_path to write to")
