@@ -65,7 +65,7 @@ def test_list_config_shows_documented_defaults(capsys):
 ])
 def test_training_runs_whole_iterations_and_the_bar_and_cli_say_where_it_ends(algo, config, unit, capsys):
     """learn() ends at the first whole iteration past the budget (as SB3's agents do); planned_steps
-    says where, the progress bar's total is that, and the CLI says so when it passes --steps."""
+    says how many steps, the progress bar counts to there, and the CLI says why when training passed --steps."""
     import agents_zoo
     from agents_zoo.cli import note_whole_iterations
     from agents_zoo.core import callbacks
@@ -88,11 +88,11 @@ def test_training_runs_whole_iterations_and_the_bar_and_cli_say_where_it_ends(al
         agent.learn(1, progress_bar=True, reset_num_timesteps=False)  # continues: one more iteration
         assert agent.num_timesteps == 3 * unit and totals == [2 * unit, unit]
     capsys.readouterr()
-    note_whole_iterations(agent, 3 * unit)  # already there: nothing to say
-    note_whole_iterations(agent, 3 * unit + 1)
+    note_whole_iterations(agent, 3 * unit)  # ended on it: nothing to say
+    note_whole_iterations(agent, 3 * unit - 1)
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"note: {algo} trains in whole iterations of {unit:,} env steps, so --steps {3 * unit + 1:,} "
-                   f"trains to step {4 * unit:,} (SB3 does the same); a multiple of {unit:,} avoids it"]
+    assert err == [f"note: {algo} trained to step {3 * unit:,}, past --steps {3 * unit - 1:,}: it trains in whole "
+                   f"iterations of {unit:,} env steps, as SB3 does; a multiple of {unit:,} ends on it"]
 
 
 def test_gail_runs_whole_rollouts_of_its_learner():

@@ -214,17 +214,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: {args.save} holds no replay buffer (it was saved without --checkpoint-replay-buffer): "
                   "training continues with an empty buffer and refills it", file=sys.stderr)
         if remaining > 0:
-            note_whole_iterations(agent, args.steps)
             agent.learn(remaining, callback=evaluations, progress_bar=not args.no_progress, reset_num_timesteps=False,
                         checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
                         checkpoint_replay_buffer=args.checkpoint_replay_buffer)
     else:
         agent = agent_cls(args.env_id, seed=args.seed, log_dir=args.log_dir,
                           deterministic_ops=args.deterministic_ops, **overrides)
-        note_whole_iterations(agent, args.steps)
         agent.learn(args.steps, callback=evaluations, progress_bar=not args.no_progress,
                     checkpoint_every=args.checkpoint_every, checkpoint_path=args.save,
                     checkpoint_replay_buffer=args.checkpoint_replay_buffer)
+    note_whole_iterations(agent, args.steps)
     if args.save is not None:
         save_or_rescue(agent, args.save, args.checkpoint_replay_buffer)
         print(f"saved {args.algo} to {args.save}")
@@ -285,13 +284,13 @@ def _differences(asked: dict[str, Any], saved: dict[str, Any], prefix: str = "")
 
 
 def note_whole_iterations(agent: Any, steps: int) -> None:
-    """Say so when training will run past ``--steps``: agents train in whole iterations (a rollout of
-    n_steps x n_envs for PPO), and the last one ends past a budget that is not a multiple of it."""
-    end = agent.num_timesteps + agent.planned_steps(steps - agent.num_timesteps)
-    if end != steps:
+    """Say why training went past ``--steps``: agents train in whole iterations (a rollout of
+    n_steps x n_envs for PPO), and the last one ends past a budget that is not a multiple of it.
+    Said after training, so that an error in it stays the one line printed."""
+    if agent.num_timesteps > steps:
         unit = agent.steps_per_iteration
-        print(f"note: {agent.name} trains in whole iterations of {unit:,} env steps, so --steps {steps:,} "
-              f"trains to step {end:,} (SB3 does the same); a multiple of {unit:,} avoids it", file=sys.stderr)
+        print(f"note: {agent.name} trained to step {agent.num_timesteps:,}, past --steps {steps:,}: it trains in whole "
+              f"iterations of {unit:,} env steps, as SB3 does; a multiple of {unit:,} ends on it", file=sys.stderr)
 
 
 def save_or_rescue(agent: Any, path: Path, include_replay_buffer: bool) -> None:
