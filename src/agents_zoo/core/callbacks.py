@@ -149,8 +149,8 @@ class ProgressBarCallback(BaseCallback):
         from tqdm.auto import tqdm
 
         self._shown = self.num_timesteps
-        self.bar = tqdm(total=self.total if self.total is not None else total_timesteps, initial=0, unit="step", dynamic_ncols=True,
-                        desc=getattr(self.agent, "name", "train"))
+        total = self.total if self.total is not None else total_timesteps
+        self.bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True, desc=getattr(self.agent, "name", "train"))
 
     def on_step(self) -> bool:
         if self.bar is not None:
