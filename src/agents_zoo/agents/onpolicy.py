@@ -464,7 +464,7 @@ class OnPolicyAgent(BaseAgent):
     # ------------------------------------------------------------------ training loop
     @property
     def steps_per_iteration(self) -> int:
-        return self.config.n_steps * self.n_envs
+        return self.config.rollout_size
 
     def _learn(self, callback: BaseCallback, log_interval: int) -> None:
         while self.num_timesteps < self._total_timesteps:
