@@ -219,8 +219,8 @@ class BaseAgent:
         else:
             self._total_timesteps = self.num_timesteps + int(total_timesteps)
         parts = [callbacks_module.as_callback(callback)]
-        if progress_bar:  # its bar ends where training will, at the end of the last iteration
-            parts.append(callbacks_module.ProgressBarCallback(self.planned_steps(total_timesteps)))
+        if progress_bar:
+            parts.append(callbacks_module.ProgressBarCallback())
         if checkpoint_every is not None:
             if checkpoint_path is None:
                 raise ValueError("checkpoint_every needs a checkpoint_path to write to")

@@ -137,20 +137,19 @@ class EveryNSteps(BaseCallback):
 
 
 class ProgressBarCallback(BaseCallback):
-    """A tqdm bar over env steps, ``total`` of them (default: the ``total_timesteps`` asked for)."""
+    """A tqdm bar over the env steps ``learn`` will take: whole iterations (``planned_steps``)."""
 
-    def __init__(self, total: int | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.bar = None
-        self.total = total
         self._shown = 0
 
     def on_training_start(self, total_timesteps: int) -> None:
         from tqdm.auto import tqdm
 
         self._shown = self.num_timesteps
-        total = self.total if self.total is not None else total_timesteps
-        self.bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True, desc=getattr(self.agent, "name", "train"))
+        self.bar = tqdm(total=self.agent.planned_steps(total_timesteps), initial=0, unit="step", dynamic_ncols=True,
+                        desc=getattr(self.agent, "name", "train"))
 
     def on_step(self) -> bool:
         if self.bar is not None:
