@@ -100,3 +100,15 @@ def test_gail_runs_whole_rollouts_of_its_learner():
 
     agent = GAIL("Pendulum-v1", seed=0, n_envs=2, learner_kwargs={"n_steps": 8, "batch_size": 16})
     assert agent.steps_per_iteration == agent.learner.steps_per_iteration == 16
+
+
+def test_a_progress_bar_passed_in_counts_the_planned_steps_too():
+    from agents_zoo.agents.a2c import A2C
+    from agents_zoo.core.callbacks import ProgressBarCallback
+
+    bar = ProgressBarCallback()
+    totals = []
+    bar.on_step = lambda: totals.append(bar.bar.total) or True  # the bar, while training runs
+    agent = A2C("CartPole-v1", seed=0, n_steps=5, n_envs=2)
+    agent.learn(11, callback=bar)
+    assert agent.num_timesteps == 20 and set(totals) == {20}
