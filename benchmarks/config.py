@@ -264,11 +264,16 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
                                        f"{at}.evaluation")
         _expect(evaluation.eval_every <= budget,
                 f"{at}.evaluation.eval_every ({evaluation.eval_every}) must not exceed the budget ({budget})")
+        # Seed-major: each seed's runs of every library and variant come together, so the libraries
+        # alternate through the sweep. Runs share the machine (and a VM's host) with their neighbours
+        # in this order; library-major order ran one library's runs beside each other and the other's
+        # minutes later, so a drift of the host's speed or a partner's cache traffic fell on one side
+        # of each speed ratio.
         for protocol in protocols:
-            for library in libraries:
-                configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
-                for variant, overrides in configurations:
-                    for seed in seeds:
+            for seed in seeds:
+                for library in libraries:
+                    configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
+                    for variant, overrides in configurations:
                         runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
                                             evaluation, env_kwargs, None if target is None else float(target),
                                             demonstrations, variant, checkpoint_every or None, protocol,

@@ -100,6 +100,18 @@ def test_a_bad_protocol_is_one_line_naming_the_key_and_the_allowed_values():
     assert all(f"'{protocol}'" in message for protocol in config.PROTOCOLS)
 
 
+def test_runs_are_listed_seed_by_seed_so_the_libraries_alternate():
+    # Runs share the machine with their neighbours in this order: each seed's runs of both
+    # libraries (and every variant of ours) come together, so neither library's runs all fall in
+    # one stretch of the sweep.
+    data = tiny_config(seeds=[0, 1, 2])
+    data["experiments"][0]["variants"] = {"a": {"n_epochs": 2}, "b": {"n_epochs": 3}}
+    trained = [spec for spec in config.parse_config(data).runs if spec.algo != "random"]
+    assert [(spec.seed, spec.library, spec.variant) for spec in trained] == [
+        (seed, library, variant) for seed in (0, 1, 2)
+        for library, variant in (("ours", "a"), ("ours", "b"), ("sb3", None))]
+
+
 def test_protocols_make_runs_of_their_own_with_keys_of_their_own():
     single = config.parse_config(tiny_config())
     both = config.parse_config(tiny_config(protocol=["single-thread", "whole-machine"]))
@@ -581,9 +593,10 @@ def test_report_draws_the_gail_discriminator_from_the_records_that_kept_it(tmp_p
             record["curve"]["diagnostics"] = {"disc/reward_mean": [None, 0.4], "disc/reward_expert": [None, 0.9],
                                               "disc/gen_acc": [None, 0.8], "disc/expert_acc": [None, 0.95]}
         records.append({**record, "timing": {**record["timing"], "curve_train_time_s": [0.0, 1.0]}})
-    name = report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"ours": records[:2]}, tmp_path)
+    by_library = {library: [r for r in records if r["key"]["library"] == library] for library in ("ours", "sb3")}
+    name = report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"ours": by_library["ours"]}, tmp_path)
     assert name == "discriminator_gail_CartPole-v1.png" and (tmp_path / name).stat().st_size > 0
-    assert report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"sb3": records[2:]}, tmp_path) is None
+    assert report.plot_discriminator("gail", "CartPole-v1", "single-thread", {"sb3": by_library["sb3"]}, tmp_path) is None
 
 
 def test_headline_gives_imitation_runs_their_fraction_of_the_expert(tmp_path):
