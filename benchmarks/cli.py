@@ -64,8 +64,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--episodes", type=int, metavar="N",
                         help="with --evaluate-models: episodes per policy (default 100)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="single-thread runs at the same time (default 1; each uses one thread); "
-                             "whole-machine runs always run one at a time, after them")
+                        help="single-thread runs at the same time (default 1; each uses one thread; they "
+                             "start seed by seed, every library's run of a seed together, so the libraries "
+                             "share the machine alike); whole-machine runs always run one at a time, after them")
     parser.add_argument("--executor", choices=("local", "ray"), default="local",
                         help="local process pool (default) or Ray")
     parser.add_argument("--address", metavar="ADDRESS",
