@@ -56,6 +56,9 @@ EXPERIMENT_KEYS = ("algo", "env", "budget", "libraries", "hyperparameters", "var
                    "notes")
 SINGLE_THREAD, WHOLE_MACHINE = "single-thread", "whole-machine"
 PROTOCOLS = (SINGLE_THREAD, WHOLE_MACHINE)
+# What a run's protocol sets in its process: the sizes of NumPy's BLAS, TF's and OpenMP's thread pools.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS")
 # Runs at least this long checkpoint by default, every tenth of their budget; shorter ones
 # restart cheaply. ``checkpoint_every`` (top level or per experiment) overrides; 0 turns it off.
 CHECKPOINT_BUDGET = 200_000
@@ -102,6 +105,8 @@ class RunSpec:
     """How the run may use the machine (``PROTOCOLS``; see the module docstring)."""
     env_wrapper: str | None = None
     """Wrapper of every env of the run, both libraries' and evaluation's (``translate.ENV_WRAPPERS``)."""
+    environment: dict[str, str] | None = None
+    """Process environment variables of our variant's child, set before TF loads (``TF_ENABLE_ONEDNN_OPTS``)."""
 
     @property
     def hyperparameter_hash(self) -> str:
@@ -110,6 +115,8 @@ class RunSpec:
                    "env_kwargs": self.env_kwargs, "demonstrations": self.demonstrations}
         if self.env_wrapper is not None:  # absent otherwise, so runs made before env wrappers keep their hash
             payload["env_wrapper"] = self.env_wrapper
+        if self.environment is not None:  # likewise
+            payload["environment"] = self.environment
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
     @property
@@ -272,12 +279,12 @@ def parse_config(data: Any, *, source: str = "<dict>", check_envs: bool = True) 
         for protocol in protocols:
             for seed in seeds:
                 for library in libraries:
-                    configurations = variants.items() if (library == "ours" and variants) else [(None, {})]
-                    for variant, overrides in configurations:
-                        runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **overrides},
+                    configurations = variants.items() if (library == "ours" and variants) else [(None, ({}, None))]
+                    for variant, (settings, environment) in configurations:
+                        runs.append(RunSpec(algo, env, library, seed, int(budget), {**hyperparameters, **settings},
                                             evaluation, env_kwargs, None if target is None else float(target),
                                             demonstrations, variant, checkpoint_every or None, protocol,
-                                            env_wrapper))
+                                            env_wrapper, environment))
         if random_baseline and algo != "random":
             for seed in seeds:
                 # Budget 0: the random agent is only evaluated; it has nothing to learn.
@@ -354,11 +361,14 @@ def _parse_evaluation(value: Any, defaults: dict[str, int], where: str) -> Evalu
 
 
 def _parse_variants(value: Any, algo: str, hyperparameters: dict[str, Any], libraries: list[str],
-                    where: str) -> dict[str, dict[str, Any]]:
-    """``{"label": {our hyperparameters}}``: several of our configurations beside the one reference run.
+                    where: str) -> dict[str, tuple[dict[str, Any], dict[str, str] | None]]:
+    """``{"label": {our hyperparameters}}``: several of our configurations beside the one reference run,
+    as ``{label: (hyperparameters, environment or None)}``.
 
     Each variant's settings override the experiment's hyperparameters for our runs only; the
-    reference library runs the experiment's hyperparameters once.
+    reference library runs the experiment's hyperparameters once. A variant's ``environment``
+    (``{"NAME": "value"}``) is set in its runs' processes before TensorFlow loads: process-wide
+    switches such as ``TF_ENABLE_ONEDNN_OPTS``, which no hyperparameter can reach.
     """
     if value is None:
         return {}
@@ -366,15 +376,32 @@ def _parse_variants(value: Any, algo: str, hyperparameters: dict[str, Any], libr
     _expect("ours" in libraries, f"{where}: variants are our configurations, but 'ours' is not in the libraries")
     from benchmarks import translate
 
+    parsed = {}
     for label, overrides in value.items():
         _expect(label.replace("-", "").replace("_", "").isalnum(),
                 f"{where}: variant label {label!r} must be a word of letters, digits, '-' or '_'")
         _expect(isinstance(overrides, dict), f"{where}.{label} must be an object of settings, got {overrides!r}")
+        if "environment" in overrides:
+            _check_environment(overrides["environment"], f"{where}.{label}.environment")
+        settings = {name: value for name, value in overrides.items() if name != "environment"}
         try:
-            translate.check_hyperparameters(algo, "ours", {**hyperparameters, **overrides})
+            translate.check_hyperparameters(algo, "ours", {**hyperparameters, **settings})
         except ValueError as exc:
             raise ConfigError(f"{where}.{label}: {exc}") from None
-    return dict(value)
+        parsed[label] = (settings, overrides.get("environment"))
+    return parsed
+
+
+def _check_environment(value: Any, where: str) -> None:
+    _expect(isinstance(value, dict) and value,
+            f"{where} must be a non-empty object of variable name -> string value, got {value!r}")
+    for name, setting in value.items():
+        _expect(name.replace("_", "").isalnum() and name.isupper() and not name[0].isdigit(),
+                f"{where}: {name!r} is not an environment variable name (upper-case letters, digits, '_')")
+        _expect(name not in THREAD_VARIABLES,
+                f"{where}: {name} is set by the run's protocol (single-thread: 1, whole-machine: the cores), "
+                "not by a variant")
+        _expect(isinstance(setting, str), f"{where}.{name} must be a string, got {setting!r}")
 
 
 def _parse_demonstrations(value: Any, algo: str, where: str) -> dict[str, Any] | None:

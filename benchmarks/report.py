@@ -247,7 +247,9 @@ def _group_section(algo: str, env: str, protocol: str, libraries: dict[str, list
 def hyperparameter_lines(libraries: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The settings every run of the section shares, then each variant's own (a variant's
     settings are not every run's: the reference and the other variants run without them)."""
-    settings = {label: runs[0]["spec"]["hyperparameters"] for label, runs in libraries.items()}
+    # A variant's process environment (upper-case names) beside its hyperparameters
+    settings = {label: {**runs[0]["spec"]["hyperparameters"], **(runs[0]["spec"].get("environment") or {})}
+                for label, runs in libraries.items()}
     first = next(iter(settings.values()))
     shared = {name: value for name, value in first.items()
               if all(name in other and other[name] == value for other in settings.values())}

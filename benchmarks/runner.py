@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmarks.config import WHOLE_MACHINE
+from benchmarks.config import THREAD_VARIABLES, WHOLE_MACHINE
 # The runner's parts, importable from here as before the split: the machine and its threads,
 # what a run records while it trains, and each library's trainer.
 from benchmarks.machine import describe_machine, machine_cores, thread_count  # noqa: F401
@@ -61,8 +61,6 @@ from benchmarks.trainers import (  # noqa: F401
     train_sb3,
 )
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS")
 RECORD_SCHEMA = 1
 # Fields that legitimately differ between two runs of the same spec (machine load, scheduling).
 NONDETERMINISTIC_FIELDS = ("timing", "machine")
@@ -213,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     spec_path = Path(argv[1] if demonstrations_only else argv[0])
     spec = RunSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
     threads = set_thread_variables(1 if demonstrations_only else thread_count(spec.protocol))
+    os.environ.update(spec.environment or {})  # before TF loads: it reads switches such as oneDNN's once
     # Expert trainers (and anything else) that configure SB3's default logger get a folder in
     # the temporary folder the parent made for this process, not one in /tmp.
     log_folder = (spec_path if demonstrations_only else Path(argv[1])).absolute().parent / "logs"

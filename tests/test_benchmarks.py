@@ -82,6 +82,14 @@ def test_quick_config_is_ours_vs_sb3_with_a_random_baseline():
      r"got \['whole-machine', 'fast'\]$"),
     (lambda d: d.update(protocol=[]), "'protocol' must be 'single-thread' or 'whole-machine'.*got \\[\\]$"),
     (lambda d: d.update(protocol=["whole-machine", "whole-machine"]), "'protocol' lists a protocol twice"),
+    (lambda d: d["experiments"][0].update(variants={"off": {"environment": {"tf onednn": "0"}}}),
+     r"variants.off.environment: 'tf onednn' is not an environment variable name"),
+    (lambda d: d["experiments"][0].update(variants={"off": {"environment": {"TF_ENABLE_ONEDNN_OPTS": 0}}}),
+     r"variants.off.environment.TF_ENABLE_ONEDNN_OPTS must be a string, got 0$"),
+    (lambda d: d["experiments"][0].update(variants={"off": {"environment": {"OMP_NUM_THREADS": "4"}}}),
+     r"OMP_NUM_THREADS is set by the run's protocol"),
+    (lambda d: d["experiments"][0].update(variants={"off": {"environment": {}}}),
+     r"variants.off.environment must be a non-empty object of variable name -> string value, got \{\}"),
 ])
 def test_bad_configs_name_the_key_and_value(mutate, message):
     data = tiny_config()
@@ -538,6 +546,40 @@ def test_report_names_the_shared_hyperparameters_and_each_variants_own(tmp_path)
     assert "`n_epochs=2`" in shared and "jit_compile" not in shared
     assert "- each row's own settings: ours (agents-zoo " in text
     assert "`[plain]`: `jit_compile=False`; ours (agents-zoo " in text and "`[xla]`: `jit_compile=True`" in text
+
+
+def test_a_variants_environment_reaches_its_runs_process_before_tensorflow(tmp_path, monkeypatch):
+    """Process-wide switches (TF's oneDNN kernels) are no hyperparameter: a variant's ``environment``
+    is its runs' own, keys them apart, is set by the runner before the run starts and shows in the report."""
+    data = tiny_config(random_baseline=False, seeds=[0])
+    data["experiments"][0]["variants"] = {"onednn": {"environment": {"TF_ENABLE_ONEDNN_OPTS": "1"}},
+                                          "eigen": {"environment": {"TF_ENABLE_ONEDNN_OPTS": "0"}}}
+    sweep = config.parse_config(data)
+    onednn, eigen, reference = sweep.runs
+    assert (onednn.environment, eigen.environment, reference.environment) == (
+        {"TF_ENABLE_ONEDNN_OPTS": "1"}, {"TF_ENABLE_ONEDNN_OPTS": "0"}, None)
+    assert onednn.hyperparameters == eigen.hyperparameters == reference.hyperparameters
+    assert onednn.key_text != eigen.key_text
+    assert config.RunSpec.from_json(json.loads(json.dumps(eigen.to_json()))) == eigen
+
+    seen = {}
+
+    def run_spec(spec, *args):
+        seen["value"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        return {"stub": True}
+
+    monkeypatch.setattr(runner, "_die_with_parent", lambda: None)
+    monkeypatch.setattr(runner, "run_spec", run_spec)
+    for name in (*config.THREAD_VARIABLES, "TF_ENABLE_ONEDNN_OPTS", "SB3_LOGDIR"):
+        monkeypatch.setenv(name, "restored by monkeypatch")
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(eigen.to_json()), encoding="utf-8")
+    assert runner.main([str(spec_path), str(tmp_path / "result.json")]) == 0
+    assert seen == {"value": "0"}
+
+    records = [_fake_record(spec, 500.0, 1000.0, 1000.0) for spec in sweep.runs]
+    text = report.build_report(sweep, records, tmp_path, reps=200, plots=False)
+    assert "`[eigen]`: `TF_ENABLE_ONEDNN_OPTS=0`" in text and "`[onednn]`: `TF_ENABLE_ONEDNN_OPTS=1`" in text
 
 
 def test_report_gives_the_longer_evaluations_of_kept_policies(tmp_path):
@@ -1020,3 +1062,4 @@ def test_gail_sweep_shrunk_runs_both_variants_and_imitation(tmp_path, monkeypatc
     text = report.build_report(sweep, records, tmp_path / "out", reps=200, plots=False)
     assert "| library | fraction of expert: final | mean of last 5 evaluations | best evaluation |" in text
     assert "`[matched]`" in text and "`[tuned]`" in text and "imitation 1.0.1 (torch)" in text
+
