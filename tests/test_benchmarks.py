@@ -1063,3 +1063,22 @@ def test_gail_sweep_shrunk_runs_both_variants_and_imitation(tmp_path, monkeypatc
     assert "| library | fraction of expert: final | mean of last 5 evaluations | best evaluation |" in text
     assert "`[matched]`" in text and "`[tuned]`" in text and "imitation 1.0.1 (torch)" in text
 
+
+def test_cnn_step_benchmark_times_each_kernel_setting_in_its_own_process(tmp_path):
+    """``bench_cnn_step.py`` (the README's oneDNN, Eigen and bf16 step times): each setting's
+    processes get its TF_ENABLE_ONEDNN_OPTS, and the table names the CPU and each setting against float32."""
+    from benchmarks import bench_cnn_step
+
+    result = bench_cnn_step.main(["--steps", "1", "--repeats", "1", "--settings", "tf-float32-onednn",
+                                  "tf-float32-eigen", "--output-dir", str(tmp_path)])
+    rows = result["settings"]
+    assert list(rows) == ["tf-float32-onednn", "tf-float32-eigen"]
+    assert all(row["median_ms"] > 0 and len(row["repeats_ms"]) == 1 for row in rows.values())
+    assert rows["tf-float32-eigen"]["environment"] == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    (markdown,) = tmp_path.glob("*.md")
+    text = markdown.read_text(encoding="utf-8")
+    assert text.startswith(f"# Nature-CNN train step on 256 frames: {result['machine']}")
+    assert "| TF float32, oneDNN kernels | " in text and " | 1.00x |" in text
+    assert json.loads(markdown.with_suffix(".json").read_text(encoding="utf-8")) == result
+    missing = {**result, "settings": {**rows, "torch-float32": {"label": "torch float32", "median_ms": None}}}
+    assert "| torch float32 | not installed | | |" in bench_cnn_step.render_markdown(missing)

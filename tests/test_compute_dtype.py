@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from gymnasium import spaces
 
 import agents_zoo
+from agents_zoo.core import networks
 from agents_zoo.core.networks import NatureCNN, build, hardware_has_bfloat16, image_dtype_policy
 from wrappers.fake_envs import RandomImageEnv
 
@@ -37,6 +44,41 @@ def test_compute_dtype_choices():
         image_dtype_policy("fp16")
     with pytest.raises(ValueError, match=r"compute_dtype must be one of 'float32', 'bfloat16', 'auto', got 'float16'"):
         agents_zoo.make("ppo", "CartPole-v1", compute_dtype="float16")
+
+
+def test_bfloat16_asked_for_without_native_support_warns_of_the_cost(monkeypatch):
+    """Emulated bf16 ran a Nature-CNN train step ~10x slower than float32 on an AVX2 CPU: asking
+    for it there is almost surely a mistake, and "auto" would have picked float32."""
+    monkeypatch.setattr(networks, "hardware_has_bfloat16", lambda: False)
+    with pytest.warns(RuntimeWarning, match=r"compute_dtype='bfloat16' on hardware without native bf16 .*"
+                                            r"about 10x slower than float32; 'auto' picks float32 here"):
+        assert image_dtype_policy("bfloat16") == "mixed_bfloat16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert image_dtype_policy("auto") == "float32"
+        monkeypatch.setattr(networks, "hardware_has_bfloat16", lambda: True)
+        assert image_dtype_policy("bfloat16") == "mixed_bfloat16"
+
+
+def _onednn_after(code: str, **environment: str) -> str:
+    """TF_ENABLE_ONEDNN_OPTS, then whether TF runs oneDNN's kernels, in a fresh interpreter after ``code``."""
+    base = {name: value for name, value in os.environ.items() if name != "TF_ENABLE_ONEDNN_OPTS"}
+    probe = (f"{code}\nimport os\nfrom tensorflow.python.util import _pywrap_util_port\n"
+             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), _pywrap_util_port.IsMklEnabled())")
+    completed = subprocess.run([sys.executable, "-c", probe], env={**base, **environment}, capture_output=True,
+                               text=True, check=True)
+    return completed.stdout.split()[-2] + " " + completed.stdout.split()[-1]
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN's default is set on x86 only")
+def test_importing_the_package_turns_on_onednn_kernels_unless_told_otherwise():
+    """TF runs Eigen's CPU kernels on x86 CPUs without AVX512_VNNI/BF16/AMX unless asked for oneDNN's,
+    which ran our Atari agents 1.24-1.40x faster there (benchmarks/results/onednn)."""
+    assert _onednn_after("import agents_zoo\nimport tensorflow") == "1 True"
+    assert _onednn_after("import generative\ngenerative.CycleGAN") == "1 True"  # its modules load keras first
+    assert _onednn_after("import agents_zoo\nimport tensorflow", TF_ENABLE_ONEDNN_OPTS="0") == "0 False"
+    # TF read the variable when it loaded: setting it afterwards would only misreport what runs
+    assert _onednn_after("import tensorflow\nimport agents_zoo").startswith("None")
 
 
 def test_image_networks_default_to_bfloat16_where_the_hardware_has_it():

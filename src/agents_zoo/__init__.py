@@ -12,6 +12,10 @@ import os
 # TF prints pages of start-up logs; keep them to errors unless the user asked otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from agents_zoo.core.quiet_startup import prefer_onednn_kernels  # noqa: E402
+
+prefer_onednn_kernels()
+
 from agents_zoo.registry import (  # noqa: E402
     AgentRegistryError,
     UnknownAgentError,

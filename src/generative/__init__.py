@@ -37,6 +37,9 @@ __all__ = sorted(_EXPORTS) + ["MODELS", "load_model"]
 
 def __getattr__(name: str):
     if name in _EXPORTS:
+        from agents_zoo.core.quiet_startup import prefer_onednn_kernels
+
+        prefer_onednn_kernels()  # the model modules load TensorFlow, which reads the setting once
         return getattr(importlib.import_module(f"generative.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'generative' has no attribute {name!r}")
 

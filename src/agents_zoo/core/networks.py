@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, Callable, NamedTuple, Sequence
 
 import keras
@@ -177,7 +178,7 @@ class MLP(keras.Model):
 def hardware_has_bfloat16() -> bool:
     """Whether bf16 matrix math runs natively here: a GPU of compute capability >= 8.0 (Ampere),
     or an x86 CPU with AVX512_BF16 or AMX-BF16, which oneDNN uses for convolutions and matmuls.
-    Elsewhere TF emulates bf16 and it is slower than float32."""
+    Elsewhere TF emulates bf16, about 10x slower than float32 (see ``image_dtype_policy``)."""
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
         if capability >= (8, 0):
@@ -202,6 +203,12 @@ def image_dtype_policy(compute_dtype: str) -> str:
                          f"got {compute_dtype!r}")
     if compute_dtype == "auto":
         compute_dtype = "bfloat16" if hardware_has_bfloat16() else "float32"
+    elif compute_dtype == "bfloat16" and not hardware_has_bfloat16():
+        # One Nature-CNN train step on 256 frames, one thread of an AVX2 Zen 3: 3.39 s in bf16
+        # against 0.31 s in float32 (benchmarks/bench_cnn_step.py, results/cnn_step/).
+        warnings.warn("compute_dtype='bfloat16' on hardware without native bf16 (no AVX512_BF16 or AMX-BF16 CPU, "
+                      "no GPU of compute capability >= 8.0): TensorFlow emulates it, about 10x slower than "
+                      "float32; 'auto' picks float32 here", RuntimeWarning, stacklevel=2)
     return "mixed_bfloat16" if compute_dtype == "bfloat16" else "float32"
 
 
