@@ -197,13 +197,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     markdown = render_markdown(result)
     print(markdown)
     if not args.no_write:
-        from agents_zoo.core.serialization import atomic_write_text
+        from benchmarks.report import write_result_files
 
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        stem = args.output_dir / slug
-        atomic_write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-        atomic_write_text(stem.with_suffix(".md"), markdown)
-        print(f"wrote {stem}.json and {stem}.md")
+        write_result_files(args.output_dir / slug, result, markdown)
     return result
 
 

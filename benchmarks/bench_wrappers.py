@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -173,12 +172,9 @@ def main(argv: list[str] | None = None) -> dict:
     markdown = render_markdown(result)
     print(markdown)
     if not args.no_write:
-        from agents_zoo.core.serialization import atomic_write_text
+        from benchmarks.report import write_result_files
 
-        stem = args.output_dir / f"wrappers_{args.game.lower()}"
-        atomic_write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-        atomic_write_text(stem.with_suffix(".md"), markdown)
-        print(f"wrote {stem}.json and {stem}.md")
+        write_result_files(args.output_dir / f"wrappers_{args.game.lower()}", result, markdown)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ PROTOCOL_TEXT = {
 LIBRARY_DISTRIBUTION = {"ours": ("agents-zoo", "ours (agents-zoo {version}, TF)"),
                         "sb3": ("stable-baselines3", "SB3 {version} (torch)"),
                         "imitation": ("imitation", "imitation {version} (torch)")}
+
+
+def write_result_files(stem: Path, result: dict[str, Any], markdown: str) -> None:
+    """A benchmark script's result as ``stem.json`` and its table as ``stem.md``, each written atomically."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(stem.with_suffix(".md"), markdown)
+    print(f"wrote {stem}.json and {stem}.md")
 
 
 def library_of(label: str) -> str:
