@@ -35,7 +35,7 @@ def prefer_onednn_kernels() -> None:
     TF turns its oneDNN CPU kernels on by default only on x86 CPUs with AVX512_VNNI, AVX512_BF16 or
     AMX (TF 2.9 release notes); on the others (AVX2 only: Zen 3 and older, many laptops) it runs
     Eigen's. On an AVX2 Zen 3, oneDNN made PPO, A2C and DQN on Pong 1.40x, 1.24x and 1.30x faster
-    and left the MLP agents between 7% slower (PPO on CartPole) and 2% faster
+    and the MLP agents 7% slower (PPO on CartPole) to as fast (DQN on CartPole, PPO on Hopper)
     (benchmarks/results/onednn). A user's own value, or a TF already loaded, is left alone:
     ``TF_ENABLE_ONEDNN_OPTS=0`` keeps Eigen's kernels.
     """
