@@ -8,7 +8,7 @@ for each way this machine can run it:
   AVX512_VNNI, AVX512_BF16 or AMX)
 - TF bf16 (``compute_dtype="bfloat16"``, Keras' ``mixed_bfloat16``) on oneDNN's kernels: native on
   CPUs with AVX512_BF16 or AMX-BF16, emulated elsewhere
-- torch float32 (skipped if torch is missing): SB3's NatureCNN layers
+- torch float32 (skipped if SB3 is missing): SB3's ``NatureCNN``
 
 The step is ours: the NatureCNN forward on uint8 frames (``NatureCNN.encode``), a linear head, a
 squared loss, the gradients and an Adam update. Each setting runs in a fresh process (TF reads
@@ -41,8 +41,6 @@ SETTINGS = {
     "tf-bfloat16-onednn": ("TF bf16 (mixed_bfloat16), oneDNN kernels", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
     "torch-float32": ("torch float32 (SB3's NatureCNN layers)", {}),
 }
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,14 +90,15 @@ def tensorflow_step(setting: str):
 
 
 def torch_step():
+    import numpy as np
     import torch
+    from gymnasium import spaces
+    from stable_baselines3.common.torch_layers import NatureCNN
     from torch import nn
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    network = nn.Sequential(nn.Conv2d(4, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
-                            nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(),
-                            nn.Linear(512, 1))
+    network = nn.Sequential(NatureCNN(spaces.Box(0, 255, (4, 84, 84), np.uint8), features_dim=512), nn.Linear(512, 1))
     optimizer = torch.optim.Adam(network.parameters(), 1e-4)
     frames = torch.randint(0, 256, (FRAMES, 4, 84, 84), dtype=torch.uint8)
 
@@ -128,11 +127,14 @@ def run_child(setting: str, steps: int) -> None:
 
 def measure(setting: str, steps: int) -> float | None:
     """Median CPU milliseconds per step of one fresh process, or None if the setting cannot run here."""
-    environment = {**os.environ, **ONE_THREAD, **SETTINGS[setting][1], "TF_CPP_MIN_LOG_LEVEL": "3"}
+    from benchmarks.config import THREAD_VARIABLES
+
+    one_thread = {name: "1" for name in THREAD_VARIABLES}
+    environment = {**os.environ, **one_thread, **SETTINGS[setting][1], "TF_CPP_MIN_LOG_LEVEL": "3"}
     completed = subprocess.run([sys.executable, __file__, "--child", setting, "--steps", str(steps)],
                                env=environment, capture_output=True, text=True)
     if completed.returncode != 0:
-        if "No module named 'torch'" in completed.stderr:
+        if re.search(r"No module named '(torch|stable_baselines3)'", completed.stderr):
             return None
         raise RuntimeError(f"{setting} failed:\n{completed.stderr[-2000:]}")
     return statistics.median(json.loads(completed.stdout.strip().splitlines()[-1])["cpu_ms"])

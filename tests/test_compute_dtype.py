@@ -67,7 +67,7 @@ def _onednn_after(code: str, **environment: str) -> str:
              "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), _pywrap_util_port.IsMklEnabled())")
     completed = subprocess.run([sys.executable, "-c", probe], env={**base, **environment}, capture_output=True,
                                text=True, check=True)
-    return completed.stdout.split()[-2] + " " + completed.stdout.split()[-1]
+    return " ".join(completed.stdout.split()[-2:])
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN's default is set on x86 only")
