@@ -103,6 +103,21 @@ def test_a_next_step_vector_env_is_refused_with_the_fix():
         make_vec_env(vec, 1)
 
 
+def test_an_agent_takes_n_envs_from_a_ready_env():
+    from agents_zoo.agents.a2c import A2C
+    from agents_zoo.agents.gail import GAIL
+    from wrappers.autoreset import sync_vector_env
+
+    vec = sync_vector_env([lambda: gym.make("CartPole-v1")] * 3)
+    assert A2C(vec).n_envs == 3  # as SB3 takes a VecEnv's num_envs
+    assert A2C(vec, {"n_steps": 4}).n_envs == 3
+    assert GAIL(gym.make("Pendulum-v1")).n_envs == 1  # a gym.Env is one env, whatever the default (8)
+    with pytest.raises(ValueError, match="the vector env has 3 envs but n_envs=2 was asked for"):
+        A2C(vec, n_envs=2)
+    with pytest.raises(ValueError, match="the vector env has 3 envs but n_envs=2 was asked for"):
+        A2C(vec, {"n_envs": 2})
+
+
 # ----------------------------------------------------------------------------- quiet start-up
 def test_startup_noise_filter_keeps_real_errors():
     noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

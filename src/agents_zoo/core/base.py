@@ -38,6 +38,7 @@ from agents_zoo.core.envs import (
     check_file_env_id,
     check_finite,
     env_id_of,
+    fixed_n_envs,
     make_vec_env,
 )
 from agents_zoo.core.episodes import run_episodes
@@ -99,6 +100,10 @@ class BaseAgent:
         action_space: spaces.Space | None = None,
         **overrides: Any,
     ):
+        n_envs_given = "n_envs" in overrides or (isinstance(config, dict) and "n_envs" in config)
+        if fixed_n_envs(env) is not None and not n_envs_given:
+            # A ready env says how many envs there are; an n_envs given with it must agree (make_vec_env).
+            overrides["n_envs"] = fixed_n_envs(env)
         self.config = self.config_class.build(config, **overrides)
         self.seed = seed
         self.verbose = verbose
@@ -453,10 +458,8 @@ class BaseAgent:
             raise ArchiveError(f"{source!r}: invalid saved config: {exc}") from None
         # The arrays are checked as user input before anything is built from the file or assigned.
         check_restored_arrays(archive.arrays, observation_space, action_space, source)
-        if isinstance(env, VectorEnv):
-            config = config.replace(n_envs=env.num_envs)
-        elif isinstance(env, gym.Env):
-            config = config.replace(n_envs=1)
+        if fixed_n_envs(env) is not None:
+            config = config.replace(n_envs=fixed_n_envs(env))
         env_id = None
         if env is None and saved.get("env_id"):
             # The saved id is used later to make eval envs: it goes through the check for ids

@@ -138,6 +138,18 @@ def env_factory(env: str | Callable[[], gym.Env], **kwargs: Any) -> Callable[[],
     raise TypeError(f"expected an env id or a zero-argument env factory, got {env!r}")
 
 
+def fixed_n_envs(env: Any) -> int | None:
+    """How many envs a ready env is: a ``VectorEnv``'s ``num_envs``, 1 for a ``gym.Env``; None for an id or a factory.
+
+    An agent given a ready env takes its ``n_envs`` from it, as SB3 takes a VecEnv's.
+    """
+    if isinstance(env, VectorEnv):
+        return env.num_envs
+    if isinstance(env, gym.Env):
+        return 1
+    return None
+
+
 def make_vec_env(env: EnvLike, n_envs: int = 1, seed: int | None = None, **env_kwargs: Any) -> VectorEnv:
     """Build a synchronous vector env of ``n_envs`` copies and seed it once.
 
