@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -159,6 +160,21 @@ def test_save_load_round_trip_with_replay_buffer(tmp_path):
     np.testing.assert_array_equal(predictor.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])
     loaded.learn(100, reset_num_timesteps=False)  # resumes
     assert loaded.num_timesteps == 400
+
+
+def test_a_loaded_model_trains_without_autograph_warnings(tmp_path):
+    # AutoGraph could not transform a method whose body was only a docstring and said so,
+    # asking the user to report it to the TensorFlow team, on every load-and-learn.
+    records = []
+    catcher = logging.Handler()
+    catcher.emit = records.append
+    tf.get_logger().addHandler(catcher)
+    try:
+        DQN("CartPole-v1", seed=0, **TINY).learn(100).save(tmp_path / "model.zip")
+        DQN.load(tmp_path / "model.zip", env="CartPole-v1").learn(100)
+    finally:
+        tf.get_logger().removeHandler(catcher)
+    assert [record.getMessage() for record in records if "AutoGraph" in record.getMessage()] == []
 
 
 def test_files_saved_with_the_old_fused_adam_layout_still_load(tmp_path):
