@@ -92,6 +92,30 @@ def test_single_env_instance_cannot_be_copied():
         make_vec_env(gym.make("CartPole-v1"), n_envs=4)
 
 
+@pytest.mark.parametrize("algo, env_id, settings", [
+    ("ppo", "CartPole-v1", {"n_steps": 32, "batch_size": 32}),
+    ("a2c", "CartPole-v1", {}),
+    ("dqn", "CartPole-v1", {"learning_starts": 10}),
+    ("qlearning", "FrozenLake-v1", {}),
+])
+def test_set_env_trains_a_loaded_model_on_another_env_with_the_same_spaces(algo, env_id, settings, tmp_path):
+    import agents_zoo
+
+    agents_zoo.make(algo, env_id, seed=0, **settings).learn(64).save(tmp_path / "model.zip")
+    model = agents_zoo.load(tmp_path / "model.zip")  # no env: predicts only
+    vec = make_vec_env(env_id, 1)
+    model.set_env(vec)
+    assert model.get_env() is vec and model.env_id == env_id
+    model.learn(64, reset_num_timesteps=False)  # starts new episodes on the new env
+    assert model.num_timesteps >= 128
+    other = "CliffWalking-v1" if algo == "qlearning" else "Acrobot-v1"
+    with pytest.raises(ValueError, match=f"but env '{other}' has .*; train it on an env with the same spaces"):
+        model.set_env(other)
+    with pytest.raises(ValueError, match=f"the env has 2 envs but {algo} was built for n_envs=1"):
+        model.set_env(make_vec_env(env_id, 2))
+    assert model.get_env() is vec
+
+
 # ----------------------------------------------------------------------------- buffers
 def test_gae_hand_computed_with_termination_and_truncation():
     # One env, three steps: step 0 continues, step 1 is truncated (bootstrap from final obs

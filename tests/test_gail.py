@@ -11,6 +11,7 @@ import pytest
 
 from agents_zoo.agents.gail import (GAIL, GAILConfig, VariableHorizonError, bernoulli_entropy,
                                     discriminator_objective, gail_reward)
+from agents_zoo.core.envs import make_vec_env
 from agents_zoo.demonstrations import Demonstrations, rollout, save_demonstrations
 
 LOGITS = np.array([-2.0, 0.0, 1.5], np.float32)
@@ -179,6 +180,16 @@ def test_save_load_round_trip(cartpole_demos, tmp_path):
     np.testing.assert_array_equal(agent.expert_features, loaded.expert_features)
     loaded.learn(64, reset_num_timesteps=False)  # resumes without the demonstration file
     assert loaded.num_timesteps == 128 + 64
+
+
+def test_set_env_moves_the_learner_too(cartpole_demos, tmp_path):
+    path = save_demonstrations(tmp_path / "demos.npz", cartpole_demos)
+    agent = GAIL("seals/CartPole-v0", seed=0, demonstrations_path=str(path), **TINY)
+    vec = make_vec_env("seals/CartPole-v0", TINY["n_envs"])
+    agent.set_env(vec)
+    assert agent.get_env() is vec and agent.learner.get_env() is vec
+    agent.learn(64)
+    assert agent.num_timesteps == agent.learner.num_timesteps == 64
 
 
 def test_train_cli_runs_gail(cartpole_demos, tmp_path):

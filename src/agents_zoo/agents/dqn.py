@@ -385,6 +385,11 @@ class DQN(BaseAgent):
         self._fresh_reset = True
         return super()._reset_env()
 
+    def _after_set_env(self) -> None:
+        self._greedy_ahead = None  # greedy actions for the old env's observations
+        if self.replay is None:  # loaded without an env: nothing to learn from until now
+            self.replay = self._make_replay_buffer()
+
     def _store(self, obs, actions, rewards, next_obs, terminated, dones) -> None:
         self.replay.add(obs, actions, rewards, next_obs, terminated, dones)
 

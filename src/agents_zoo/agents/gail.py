@@ -420,6 +420,9 @@ class GAIL(BaseAgent):
                              "a name GAIL's discriminator uses; rename them in the learner")
         return learner
 
+    def _after_set_env(self) -> None:
+        self.learner.set_env(self.env)  # the learner steps GAIL's env
+
     @property
     def policy(self) -> Any:
         """The learner's policy network (what acts)."""

@@ -360,6 +360,7 @@ class OnPolicyAgent(BaseAgent):
 
     def _reset_env(self) -> np.ndarray:
         observations = super()._reset_env()
+        self._discounted_returns[:] = 0.0  # new episodes, as SB3's VecNormalize.reset() restarts its returns
         if self.observation_rms is not None:
             self.observation_rms.update(observations)
         return observations

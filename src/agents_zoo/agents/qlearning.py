@@ -157,6 +157,11 @@ class QLearning(BaseAgent):
             raise
 
     # ------------------------------------------------------------------ setup
+    def _check_training_env(self, vec: VectorEnv) -> None:
+        if not isinstance(vec, SyncVectorEnv):
+            raise TypeError(f"qlearning steps the envs of a gymnasium SyncVectorEnv itself, got a "
+                            f"{type(vec).__name__}; pass an env id, a gym.Env or a SyncVectorEnv")
+
     def _setup(self) -> None:
         self.n_states = int(self.observation_space.n)
         self.n_actions = int(self.action_space.n)
@@ -165,9 +170,8 @@ class QLearning(BaseAgent):
         if self.n_states * self.n_actions > MAX_TABLE_ENTRIES:
             raise ValueError(f"a Q-table of {self.n_states} states x {self.n_actions} actions exceeds "
                              f"{MAX_TABLE_ENTRIES} entries; tabular Q-learning is for small discrete spaces")
-        if self.env is not None and not isinstance(self.env, SyncVectorEnv):
-            raise TypeError(f"qlearning steps the envs of a gymnasium SyncVectorEnv itself, got a "
-                            f"{type(self.env).__name__}; pass an env id, a gym.Env or a SyncVectorEnv")
+        if self.env is not None:
+            self._check_training_env(self.env)
         # np.zeros takes untouched (calloc'ed) pages: a table that a file declares but does not
         # hold costs no memory before load() refuses it.
         self._q_table = np.zeros((self.n_states, self.n_actions), dtype=np.float64)

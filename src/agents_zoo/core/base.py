@@ -244,6 +244,42 @@ class BaseAgent:
             callback_list.on_training_end()
         return self
 
+    def set_env(self, env: Any) -> None:
+        """Train on ``env`` from now on (SB3's ``set_env``): the same spaces and number of envs.
+
+        ``env`` is anything the constructor takes. The weights, optimizer, normalization
+        statistics and replay buffer are kept; the next ``learn()`` starts new episodes (SB3's
+        default, ``force_reset=True``). A different number of envs takes ``load(path, env=...)``.
+        """
+        count = fixed_n_envs(env)
+        if count is not None and count != self.n_envs:
+            raise ValueError(f"the env has {count} envs but {self.name} was built for n_envs={self.n_envs}; "
+                             "save() and load(path, env=...) to change the number of envs")
+        vec = make_vec_env(env, self.n_envs)
+        try:
+            self._check_env_spaces(vec, env, use="train it on")
+            self._check_training_env(vec)
+        except (TypeError, ValueError):
+            if count is None:
+                vec.close()  # built here from an id or a factory: nobody else holds it
+            raise
+        self.env = vec
+        if env_id_of(env) or env_id_of(vec):
+            self.env_id = env_id_of(env) or env_id_of(vec)
+            self._eval_env = None  # evaluate() without env= plays the new id
+        self._last_obs = None
+        self._after_set_env()
+
+    def get_env(self) -> VectorEnv | None:
+        """The vector env the agent trains on (None for a model loaded without one)."""
+        return self.env
+
+    def _check_training_env(self, vec: VectorEnv) -> None:
+        """Refuse an env this agent cannot step (raise TypeError or ValueError); any by default."""
+
+    def _after_set_env(self) -> None:
+        """Rebuild what depends on the training env after ``set_env`` (e.g. a replay buffer)."""
+
     def predict(self, observation: Any, deterministic: bool = False) -> tuple[np.ndarray, None]:
         """Actions for one observation or a batch; returns ``(actions, None)`` as SB3 does."""
         obs = np.asarray(observation)
@@ -278,7 +314,7 @@ class BaseAgent:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
         eval_env = self._evaluation_env(env, n_episodes, render)
-        self._check_evaluation_spaces(eval_env, env)
+        self._check_env_spaces(eval_env, env)
         episodes = run_episodes(eval_env, lambda obs: self._predict(obs, deterministic), n_episodes,
                                 seed=derive_seed(self.seed if seed is None else seed, 7919), max_episode_steps=limit)
         if env is not None and eval_env is not env:
@@ -287,14 +323,14 @@ class BaseAgent:
         return EvalResult(float(returns.mean()), float(returns.std()), returns,
                           np.array([episode.length for episode in episodes], dtype=np.int64))
 
-    def _check_evaluation_spaces(self, eval_env: VectorEnv, env: Any) -> None:
-        """An env given for evaluation must have the spaces the model was trained on."""
-        for role, mine, theirs in (("observation", self.observation_space, eval_env.single_observation_space),
-                                   ("action", self.action_space, eval_env.single_action_space)):
+    def _check_env_spaces(self, vec: VectorEnv, env: Any, use: str = "evaluate it on") -> None:
+        """An env given for evaluation (or further training) must have the spaces the model was trained on."""
+        for role, mine, theirs in (("observation", self.observation_space, vec.single_observation_space),
+                                   ("action", self.action_space, vec.single_action_space)):
             if mine != theirs:
-                name = env if isinstance(env, str) else type(getattr(eval_env, "unwrapped", eval_env)).__name__
+                name = env if isinstance(env, str) else type(getattr(vec, "unwrapped", vec)).__name__
                 raise ValueError(f"{self.name} was trained on {role} space {mine}, but env {name!r} has {theirs}; "
-                                 "evaluate it on an env with the same spaces")
+                                 f"{use} an env with the same spaces")
 
     def _evaluation_env(self, env: Any, n_episodes: int, render: bool) -> VectorEnv:
         n = min(n_episodes, 8)
