@@ -116,6 +116,20 @@ def test_set_env_trains_a_loaded_model_on_another_env_with_the_same_spaces(algo,
     assert model.get_env() is vec
 
 
+def test_predict_has_sb3s_signature_so_sb3s_evaluate_policy_takes_our_agents():
+    evaluation = pytest.importorskip("stable_baselines3.common.evaluation")
+    import agents_zoo
+
+    agent = agents_zoo.make("ppo", "CartPole-v1", seed=0)
+    observation = np.zeros(4, np.float32)
+    assert agent.predict(observation, None, None, True)[1] is None
+    mean, std = evaluation.evaluate_policy(agent, gym.make("CartPole-v1"), n_eval_episodes=2, warn=False)
+    assert 0 < mean <= 500 and std >= 0
+    with pytest.raises(TypeError, match="predict's second argument is the recurrent state, as in SB3, and ppo has "
+                                        "none: it must be None, got True; pass deterministic=True by name"):
+        agent.predict(observation, True)
+
+
 # ----------------------------------------------------------------------------- buffers
 def test_gae_hand_computed_with_termination_and_truncation():
     # One env, three steps: step 0 continues, step 1 is truncated (bootstrap from final obs

@@ -62,7 +62,8 @@ class DemonstrationFileError(DemonstrationError, ArchiveError):
 class Policy(Protocol):
     """Anything with SB3's ``predict``: our agents and SB3/sb3-contrib models alike."""
 
-    def predict(self, observation: Any, deterministic: bool = ...) -> tuple[np.ndarray, Any]: ...
+    def predict(self, observation: Any, state: Any = ..., episode_start: Any = ...,
+                deterministic: bool = ...) -> tuple[np.ndarray, Any]: ...
 
 
 # ----------------------------------------------------------------------------- the data

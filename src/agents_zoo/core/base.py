@@ -280,8 +280,18 @@ class BaseAgent:
     def _after_set_env(self) -> None:
         """Rebuild what depends on the training env after ``set_env`` (e.g. a replay buffer)."""
 
-    def predict(self, observation: Any, deterministic: bool = False) -> tuple[np.ndarray, None]:
-        """Actions for one observation or a batch; returns ``(actions, None)`` as SB3 does."""
+    def predict(self, observation: Any, state: None = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch; returns ``(actions, None)``.
+
+        The signature is SB3's, whose ``state`` and ``episode_start`` serve recurrent policies:
+        ours have no state (None in, None out), and tools written for SB3's models, such as its
+        ``evaluate_policy``, call ours too.
+        """
+        if state is not None:
+            hint = f"; pass deterministic={state!r} by name" if isinstance(state, (bool, np.bool_)) else ""
+            raise TypeError(f"predict's second argument is the recurrent state, as in SB3, and {self.name} has "
+                            f"none: it must be None, got {state!r}{hint}")
         obs = np.asarray(observation)
         single = self._is_single_observation(obs)
         batch = obs[None] if single else obs
