@@ -131,8 +131,8 @@ def test_save_load_gives_identical_predictions_and_learning_continues(tmp_path):
     agent.save(tmp_path / "ppo.zip")
     loaded = PPO.load(tmp_path / "ppo.zip", env="Pendulum-v1")
     for deterministic in (True, False):
-        np.testing.assert_array_equal(loaded.predict(observations, deterministic)[0],
-                                      agent.predict(observations, deterministic)[0])  # RNG state saved too
+        np.testing.assert_array_equal(loaded.predict(observations, deterministic=deterministic)[0],
+                                      agent.predict(observations, deterministic=deterministic)[0])  # RNG state saved too
     before = [v.numpy().copy() for v in loaded.policy.trainable_variables]
     loaded.learn(32, reset_num_timesteps=False)
     assert loaded.num_timesteps == 96
