@@ -59,7 +59,8 @@ def test_smoke_continuous_with_normalization_and_save_load(tmp_path):
     agent.save(tmp_path / "a2c.zip")
     loaded = A2C.load(tmp_path / "a2c.zip", env="Pendulum-v1")
     observations = np.random.default_rng(2).uniform(-1, 1, (4, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], agent.predict(observations, deterministic=True)[0])
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0],
+                                  agent.predict(observations, deterministic=True)[0])
     for a, b in zip(loaded.optimizer.variables, agent.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     loaded.learn(64, reset_num_timesteps=False)

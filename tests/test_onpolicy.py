@@ -258,7 +258,6 @@ def test_normalization_statistics_are_saved_and_loaded(tmp_path):
     assert not np.allclose(agent.observation_rms.mean, 0)
 
 
-
 def test_new_episodes_restart_the_return_that_scales_rewards():
     # As SB3's VecNormalize.reset() zeroes its running returns: episodes cut by a reset (a new env
     # through set_env, a model loaded without its env's state) do not carry their return on.
@@ -266,6 +265,7 @@ def test_new_episodes_restart_the_return_that_scales_rewards():
     assert agent._discounted_returns.all()
     agent._reset_env()
     assert not agent._discounted_returns.any()
+
 
 class ScriptedEnv(gym.Env):
     """Observations, rewards and episode ends that do not depend on the actions: both libraries'

@@ -100,10 +100,11 @@ class BaseAgent:
         action_space: spaces.Space | None = None,
         **overrides: Any,
     ):
+        ready_n_envs = fixed_n_envs(env)
         n_envs_given = "n_envs" in overrides or (isinstance(config, dict) and "n_envs" in config)
-        if fixed_n_envs(env) is not None and not n_envs_given:
+        if ready_n_envs is not None and not n_envs_given:
             # A ready env says how many envs there are; an n_envs given with it must agree (make_vec_env).
-            overrides["n_envs"] = fixed_n_envs(env)
+            overrides["n_envs"] = ready_n_envs
         self.config = self.config_class.build(config, **overrides)
         self.seed = seed
         self.verbose = verbose
@@ -264,8 +265,9 @@ class BaseAgent:
                 vec.close()  # built here from an id or a factory: nobody else holds it
             raise
         self.env = vec
-        if env_id_of(env) or env_id_of(vec):
-            self.env_id = env_id_of(env) or env_id_of(vec)
+        new_env_id = env_id_of(env) or env_id_of(vec)
+        if new_env_id:
+            self.env_id = new_env_id
             self._eval_env = None  # evaluate() without env= plays the new id
         self._last_obs = None
         self._after_set_env()
@@ -504,8 +506,9 @@ class BaseAgent:
             raise ArchiveError(f"{source!r}: invalid saved config: {exc}") from None
         # The arrays are checked as user input before anything is built from the file or assigned.
         check_restored_arrays(archive.arrays, observation_space, action_space, source)
-        if fixed_n_envs(env) is not None:
-            config = config.replace(n_envs=fixed_n_envs(env))
+        ready_n_envs = fixed_n_envs(env)
+        if ready_n_envs is not None:
+            config = config.replace(n_envs=ready_n_envs)
         env_id = None
         if env is None and saved.get("env_id"):
             # The saved id is used later to make eval envs: it goes through the check for ids
